@@ -1,0 +1,145 @@
+"""Decode uplink payloads into validated records, and encode records for publishing."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet.contract.records import RECORD_TYPES, Record
+from fleet.contract.topics import Stream, TopicError, parse_uplink_topic
+
+# A store-and-forward batch of more records than this should be split by the device; it bounds one message's cost.
+MAX_RECORDS_PER_MESSAGE = 1000
+
+
+class Reason(StrEnum):
+    """Why a message or a record was dead-lettered; bounded, so usable as a metric label."""
+
+    OVERSIZED = "oversized"
+    BAD_TOPIC = "bad_topic"
+    BAD_JSON = "bad_json"
+    BAD_SHAPE = "bad_shape"
+    SCHEMA = "schema"
+    FUTURE = "future"
+    TOO_OLD = "too_old"
+    UNKNOWN_DEVICE = "unknown_device"
+
+
+class MessageRejected(Exception):
+    """The whole message is unusable."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Bounds a payload must respect."""
+
+    max_payload_bytes: int
+    max_future: timedelta
+    max_age: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """One record of a message that failed validation, with its raw JSON value."""
+
+    raw: Any
+    reason: Reason
+    detail: str
+
+
+@dataclass(slots=True)
+class DecodedMessage:
+    """The valid records of one message, the rejected ones, and how many unknown fields were ignored."""
+
+    device_id: str
+    stream: Stream
+    records: list[Record] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    unknown_fields: int = 0
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        location = ".".join(str(p) for p in item["loc"]) or "record"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _split_records(body: Any) -> list[Any]:
+    if isinstance(body, dict) and "records" in body:
+        records = body["records"]
+        if not isinstance(records, list) or not records:
+            raise MessageRejected(Reason.BAD_SHAPE, '"records" must be a non-empty array')
+        if len(records) > MAX_RECORDS_PER_MESSAGE:
+            raise MessageRejected(
+                Reason.BAD_SHAPE, f"{len(records)} records in one message, at most {MAX_RECORDS_PER_MESSAGE}"
+            )
+        return records
+    if isinstance(body, dict):
+        return [body]
+    raise MessageRejected(Reason.BAD_SHAPE, 'payload must be a JSON object: one record or {"records": [...]}')
+
+
+def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimits) -> DecodedMessage:
+    """Validate one uplink message; raise MessageRejected when none of it is usable."""
+    if len(payload) > limits.max_payload_bytes:
+        raise MessageRejected(
+            Reason.OVERSIZED, f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}"
+        )
+    try:
+        device_id, stream = parse_uplink_topic(topic)
+    except TopicError as error:
+        raise MessageRejected(Reason.BAD_TOPIC, str(error)) from None
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MessageRejected(Reason.BAD_JSON, f"not UTF-8 JSON: {error}") from None
+
+    decoded = DecodedMessage(device_id=device_id, stream=stream)
+    record_type = RECORD_TYPES[stream]
+    newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
+    for raw in _split_records(body):
+        if not isinstance(raw, dict):
+            decoded.rejected.append(RejectedRecord(raw, Reason.BAD_SHAPE, "record must be a JSON object"))
+            continue
+        try:
+            record = record_type.model_validate(raw)
+        except ValidationError as error:
+            decoded.rejected.append(RejectedRecord(raw, Reason.SCHEMA, _describe(error)))
+            continue
+        if record.ts > newest_allowed:
+            decoded.rejected.append(
+                RejectedRecord(raw, Reason.FUTURE, f"ts {record.ts.isoformat()} is ahead of server time")
+            )
+            continue
+        if record.ts < oldest_allowed:
+            decoded.rejected.append(
+                RejectedRecord(raw, Reason.TOO_OLD, f"ts {record.ts.isoformat()} is older than accepted")
+            )
+            continue
+        decoded.unknown_fields += len(record.model_extra or {})
+        decoded.records.append(record)
+    return decoded
+
+
+def record_to_json(record: Record) -> dict[str, Any]:
+    """JSON object of a record as a device sends it (timestamps in RFC 3339, UTC)."""
+    return record.model_dump(mode="json", exclude_none=True)
+
+
+def encode_message(records: list[Record]) -> bytes:
+    """Payload for one record, or a `{"records": [...]}` batch for several."""
+    if len(records) == 1:
+        body: Any = record_to_json(records[0])
+    else:
+        body = {"records": [record_to_json(r) for r in records]}
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -1,0 +1,96 @@
+"""Record schemas of contract v1; the JSON Schema files in schemas/v1 are generated from these."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from fleet.contract.topics import Stream
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Accept RFC 3339 with an offset, or integer epoch milliseconds; return an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise ValueError("ts must be an RFC 3339 string or integer epoch milliseconds")
+    if isinstance(value, int):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("ts epoch milliseconds out of range") from None
+    if isinstance(value, str):
+        if "T" not in value and "t" not in value:
+            raise ValueError("ts must be RFC 3339, e.g. 2026-11-23T08:15:00Z")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("ts must be RFC 3339, e.g. 2026-11-23T08:15:00Z") from None
+        if parsed.tzinfo is None:
+            raise ValueError("ts needs a UTC offset (Z or +hh:mm)")
+        return parsed.astimezone(UTC)
+    raise ValueError("ts must be an RFC 3339 string or integer epoch milliseconds")
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(parse_timestamp),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0}],
+            "description": "RFC 3339 with offset, or integer epoch milliseconds",
+        }
+    ),
+]
+Sequence = Annotated[
+    int, Field(ge=0, le=2**63 - 1, description="Per device and stream, increasing; used for ordering and gaps")
+]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class Record(BaseModel):
+    """Fields every record carries; unknown fields are kept aside, counted and ignored."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=False)
+
+    ts: Timestamp
+    seq: Sequence
+
+
+class PositionRecord(Record):
+    """GNSS fix (stream `pos`)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    speed_kmh: float | None = Field(default=None, ge=0, le=400)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    alt_m: float | None = Field(default=None, ge=-500, le=10000)
+    sats: int | None = Field(default=None, ge=0, le=255)
+    hdop: float | None = Field(default=None, ge=0, le=100)
+
+
+class CanRecord(Record):
+    """Bus-FMS / J1939 values read from the CAN bus (stream `can`); every value is optional."""
+
+    fuel_level_pct: Percent | None = None
+    fuel_used_total_l: float | None = Field(default=None, ge=0, description="FMS engine total fuel used")
+    distance_total_km: float | None = Field(default=None, ge=0, description="FMS high resolution total distance")
+    engine_speed_rpm: float | None = Field(default=None, ge=0, le=8032)
+    engine_hours_total_h: float | None = Field(default=None, ge=0)
+    coolant_temp_c: float | None = Field(default=None, ge=-40, le=210)
+    doors_open: list[bool] | None = Field(
+        default=None, max_length=16, description="One entry per door, front first; true when open"
+    )
+    passenger_count: int | None = Field(default=None, ge=0, le=1000)
+    battery_soc_pct: Percent | None = Field(default=None, description="Traction battery state of charge (EV)")
+
+
+class StatusRecord(Record):
+    """Connection state (stream `status`): published retained, and as the MQTT last will with state offline."""
+
+    state: Literal["online", "offline"]
+
+
+RECORD_TYPES: dict[Stream, type[Record]] = {
+    Stream.POS: PositionRecord,
+    Stream.CAN: CanRecord,
+    Stream.STATUS: StatusRecord,
+}

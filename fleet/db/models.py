@@ -1,0 +1,155 @@
+"""SQLAlchemy models; Alembic migrations own the schema, these mirror it."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fleet.db.types import BigId, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime}
+
+
+class Tenant(Base):
+    """A transport company; the unit of isolation."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token of a tenant, stored as its SHA-256 hash."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Vehicle(Base):
+    """A bus and the on-board unit (device) it carries."""
+
+    __tablename__ = "vehicles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    plate: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Position(Base):
+    """A GNSS fix; partitioned by day on PostgreSQL."""
+
+    __tablename__ = "positions"
+
+    vehicle_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    sats: Mapped[int | None] = mapped_column(SmallInteger)
+    hdop: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CanSample(Base):
+    """Bus-FMS values read from the CAN bus; partitioned by day on PostgreSQL."""
+
+    __tablename__ = "can_samples"
+
+    vehicle_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    fuel_level_pct: Mapped[float | None] = mapped_column(Float)
+    fuel_used_total_l: Mapped[float | None] = mapped_column(Float)
+    distance_total_km: Mapped[float | None] = mapped_column(Float)
+    engine_speed_rpm: Mapped[float | None] = mapped_column(Float)
+    engine_hours_total_h: Mapped[float | None] = mapped_column(Float)
+    coolant_temp_c: Mapped[float | None] = mapped_column(Float)
+    doors_open_mask: Mapped[int | None] = mapped_column(Integer)
+    door_count: Mapped[int | None] = mapped_column(SmallInteger)
+    passenger_count: Mapped[int | None] = mapped_column(Integer)
+    battery_soc_pct: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VehicleState(Base):
+    """Latest known state of a vehicle; each part moves only forward in (ts, seq)."""
+
+    __tablename__ = "vehicle_state"
+
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True)
+    pos_ts: Mapped[datetime | None]
+    pos_seq: Mapped[int | None] = mapped_column(BigId)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    can_ts: Mapped[datetime | None]
+    can_seq: Mapped[int | None] = mapped_column(BigId)
+    fuel_level_pct: Mapped[float | None] = mapped_column(Float)
+    distance_total_km: Mapped[float | None] = mapped_column(Float)
+    passenger_count: Mapped[int | None] = mapped_column(Integer)
+    battery_soc_pct: Mapped[float | None] = mapped_column(Float)
+    doors_open_mask: Mapped[int | None] = mapped_column(Integer)
+    door_count: Mapped[int | None] = mapped_column(SmallInteger)
+    status_ts: Mapped[datetime | None]
+    status_seq: Mapped[int | None] = mapped_column(BigId)
+    online: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetter(Base):
+    """A message or record that could not be stored, kept with the reason and the raw payload."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_tenant_id_received_at", "tenant_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    replayed_at: Mapped[datetime | None]

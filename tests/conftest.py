@@ -1,0 +1,68 @@
+"""Session fixtures: one private PostgreSQL and one private Mosquitto for the whole run."""
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from fleet.db.engine import make_engine
+from fleet.db.migrate import upgrade
+from tests.fixtures.mosquitto import MosquittoServer
+from tests.fixtures.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster for the session."""
+    # Not under pytest's tmp dir: that is private to root, and the server runs as user postgres.
+    base = Path(tempfile.mkdtemp(prefix="fleet-pg-"))
+    server = PostgresServer(base)
+    server.start()
+    yield server
+    server.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url(postgres: PostgresServer) -> str:
+    """URL of a database migrated to head with Alembic, shared by the session's tests."""
+    url = postgres.create_database("fleet_test")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """Engine on the session's migrated PostgreSQL database."""
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite database migrated to head."""
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[MosquittoServer]:
+    """A private Mosquitto with the repo's config, for tests that do not restart it."""
+    base = Path(tempfile.mkdtemp(prefix="fleet-mqtt-"))
+    server = MosquittoServer(base)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix, so tests sharing the session database never collide."""
+    return uuid.uuid4().hex[:8]
