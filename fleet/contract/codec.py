@@ -26,6 +26,7 @@ class Reason(StrEnum):
     FUTURE = "future"
     TOO_OLD = "too_old"
     UNKNOWN_DEVICE = "unknown_device"
+    STORE_ERROR = "store_error"
 
 
 class MessageRejected(Exception):

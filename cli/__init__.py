@@ -1,0 +1,1 @@
+"""The `fleet` command: the composition root that wires the services together."""

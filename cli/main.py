@@ -1,0 +1,82 @@
+"""Entry point of the `fleet` command."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from cli import admin, services, up
+from fleet.admin import AdminError
+from fleet.logs import configure_logging
+from fleet.settings import SharedSettings
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="fleet", description="Telematics backend for bus and coach fleets.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run_up = commands.add_parser("up", help="run everything on embedded defaults (broker, SQLite, simulated buses)")
+    run_up.add_argument("--vehicles", type=int, default=20, help="simulated buses (default 20)")
+    run_up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    run_up.set_defaults(handler=up.up)
+
+    commands.add_parser("migrate", help="migrate the database to the latest schema").set_defaults(
+        handler=admin.migrate
+    )
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
+    tenant_create = tenant.add_parser("create", help="create a tenant and print its API token")
+    tenant_create.add_argument("name")
+    tenant_create.set_defaults(handler=admin.tenant_create)
+
+    vehicle = commands.add_parser("vehicle", help="manage vehicles").add_subparsers(dest="action", required=True)
+    vehicle_add = vehicle.add_parser("add", help="register devices for a tenant")
+    vehicle_add.add_argument("--tenant", required=True)
+    vehicle_add.add_argument("--label")
+    vehicle_add.add_argument("--plate")
+    vehicle_add.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
+    vehicle_add.set_defaults(handler=admin.vehicle_add)
+
+    letters = commands.add_parser("deadletters", help="inspect dead letters").add_subparsers(
+        dest="action", required=True
+    )
+    letters_list = letters.add_parser("list", help="list the newest dead letters")
+    letters_list.add_argument("--limit", type=int, default=50)
+    letters_list.set_defaults(handler=admin.deadletters_list)
+
+    commands.add_parser("ingest", help="consume the MQTT uplink into the database").set_defaults(
+        handler=services.ingest
+    )
+
+    run_api = commands.add_parser("api", help="serve the REST API")
+    run_api.add_argument("--host")
+    run_api.add_argument("--port", type=int)
+    run_api.set_defaults(handler=services.api)
+
+    run_sim = commands.add_parser("sim", help="simulate buses publishing over MQTT")
+    run_sim.add_argument("--vehicles", type=int)
+    run_sim.add_argument("--prefix")
+    run_sim.set_defaults(handler=services.sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one subcommand; exit non-zero with a one-line error on failure."""
+    args = build_parser().parse_args(argv)
+    try:
+        shared = SharedSettings()
+        configure_logging(shared.log_format, shared.log_level)
+        args.handler(args)
+    except (AdminError, ValidationError, ValueError) as error:
+        print(f"fleet: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:
+        logger.debug("failed", exc_info=True)
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        print(f"fleet: error: {type(error).__name__}: {first_line}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""MQTT ingest: validate uplink messages, store them in batches, acknowledge after commit."""

@@ -1,0 +1,210 @@
+"""Turn a batch of raw messages into rows to store and dead letters (pure logic, no I/O)."""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fleet.contract.codec import DecodedMessage, DecodeLimits, MessageRejected, Reason, decode_message
+from fleet.contract.records import CanRecord, PositionRecord, StatusRecord
+from fleet.contract.topics import TopicError, parse_uplink_topic
+from ingest.messages import InboundMessage
+
+UNKNOWN_STREAM = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A registered device: its vehicle and tenant."""
+
+    vehicle_id: int
+    tenant_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """What to keep of a message or record that cannot be stored."""
+
+    topic: str
+    device_id: str | None
+    stream: str
+    reason: Reason
+    detail: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Rows:
+    """Rows for one transaction, deduplicated by primary key; latest state per vehicle."""
+
+    positions: dict[tuple[int, datetime], dict[str, Any]] = field(default_factory=dict)
+    can_samples: dict[tuple[int, datetime], dict[str, Any]] = field(default_factory=dict)
+    pos_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+    can_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+    status_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    tenant_of_dead_letter: list[int | None] = field(default_factory=list)
+    # (stream, result) -> count, for metrics once the transaction commits.
+    message_results: dict[tuple[str, str], int] = field(default_factory=dict)
+    unknown_fields: dict[str, int] = field(default_factory=dict)
+    records_offered: dict[str, int] = field(default_factory=dict)
+
+    def dead_letter(self, row: DeadLetterRow, tenant_id: int | None) -> None:
+        """Add a dead letter."""
+        self.dead_letters.append(row)
+        self.tenant_of_dead_letter.append(tenant_id)
+
+    def count_message(self, stream: str, result: str) -> None:
+        """Count one message's result."""
+        self.message_results[(stream, result)] = self.message_results.get((stream, result), 0) + 1
+
+
+def decode_all(
+    messages: Sequence[InboundMessage], now: datetime, limits: DecodeLimits
+) -> list[DecodedMessage | DeadLetterRow]:
+    """Decode every message; a message unusable as a whole becomes a dead letter."""
+    decoded: list[DecodedMessage | DeadLetterRow] = []
+    for message in messages:
+        try:
+            decoded.append(decode_message(message.topic, message.payload, now, limits))
+        except MessageRejected as rejected:
+            decoded.append(_whole_message_dead_letter(message, rejected.reason, rejected.detail))
+    return decoded
+
+
+def _whole_message_dead_letter(message: InboundMessage, reason: Reason, detail: str) -> DeadLetterRow:
+    try:
+        device_id: str | None
+        device_id, stream = parse_uplink_topic(message.topic)
+        stream_name = stream.value
+    except TopicError:
+        device_id, stream_name = None, UNKNOWN_STREAM
+    return DeadLetterRow(message.topic, device_id, stream_name, reason, detail, message.payload)
+
+
+def device_ids(decoded: Sequence[DecodedMessage | DeadLetterRow]) -> set[str]:
+    """Device ids whose registration the batch needs."""
+    return {d.device_id for d in decoded if isinstance(d, DecodedMessage)} | {
+        d.device_id for d in decoded if isinstance(d, DeadLetterRow) and d.device_id
+    }
+
+
+def build_rows(
+    messages: Sequence[InboundMessage],
+    decoded: Sequence[DecodedMessage | DeadLetterRow],
+    devices: Mapping[str, Device],
+    received_at: datetime,
+) -> Rows:
+    """Rows to write for decoded messages whose devices are known; the rest become dead letters."""
+    rows = Rows()
+    for message, item in zip(messages, decoded, strict=True):
+        if isinstance(item, DeadLetterRow):
+            device = devices.get(item.device_id) if item.device_id else None
+            rows.dead_letter(item, device.tenant_id if device else None)
+            rows.count_message(item.stream, "rejected")
+            continue
+        stream = item.stream.value
+        device = devices.get(item.device_id)
+        if device is None:
+            detail = f"device {item.device_id!r} is not registered"
+            rows.dead_letter(
+                DeadLetterRow(message.topic, item.device_id, stream, Reason.UNKNOWN_DEVICE, detail, message.payload),
+                None,
+            )
+            rows.count_message(stream, "rejected")
+            continue
+        for rejected in item.rejected:
+            payload = json.dumps(rejected.raw, separators=(",", ":"), default=str).encode()
+            rows.dead_letter(
+                DeadLetterRow(message.topic, item.device_id, stream, rejected.reason, rejected.detail, payload),
+                device.tenant_id,
+            )
+        if item.records:
+            rows.count_message(stream, "partial" if item.rejected else "accepted")
+        else:
+            rows.count_message(stream, "rejected")
+        rows.unknown_fields[stream] = rows.unknown_fields.get(stream, 0) + item.unknown_fields
+        rows.records_offered[stream] = rows.records_offered.get(stream, 0) + len(item.records)
+        _add_records(rows, item, device, received_at)
+    return rows
+
+
+def _newer(candidate: dict[str, Any], current: dict[str, Any] | None, ts_key: str, seq_key: str) -> bool:
+    return current is None or (candidate[ts_key], candidate[seq_key]) > (current[ts_key], current[seq_key])
+
+
+def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: datetime) -> None:
+    vehicle_id = device.vehicle_id
+    for record in item.records:
+        if isinstance(record, PositionRecord):
+            position = {
+                "vehicle_id": vehicle_id,
+                "ts": record.ts,
+                "seq": record.seq,
+                "lat": record.lat,
+                "lon": record.lon,
+                "speed_kmh": record.speed_kmh,
+                "heading_deg": record.heading_deg,
+                "alt_m": record.alt_m,
+                "sats": record.sats,
+                "hdop": record.hdop,
+                "received_at": received_at,
+            }
+            rows.positions.setdefault((vehicle_id, record.ts), position)
+            state = {
+                "vehicle_id": vehicle_id,
+                "pos_ts": record.ts,
+                "pos_seq": record.seq,
+                "lat": record.lat,
+                "lon": record.lon,
+                "speed_kmh": record.speed_kmh,
+                "heading_deg": record.heading_deg,
+                "updated_at": received_at,
+            }
+            if _newer(state, rows.pos_state.get(vehicle_id), "pos_ts", "pos_seq"):
+                rows.pos_state[vehicle_id] = state
+        elif isinstance(record, CanRecord):
+            doors = record.doors_open
+            mask = sum(1 << i for i, is_open in enumerate(doors) if is_open) if doors is not None else None
+            sample = {
+                "vehicle_id": vehicle_id,
+                "ts": record.ts,
+                "seq": record.seq,
+                "fuel_level_pct": record.fuel_level_pct,
+                "fuel_used_total_l": record.fuel_used_total_l,
+                "distance_total_km": record.distance_total_km,
+                "engine_speed_rpm": record.engine_speed_rpm,
+                "engine_hours_total_h": record.engine_hours_total_h,
+                "coolant_temp_c": record.coolant_temp_c,
+                "doors_open_mask": mask,
+                "door_count": len(doors) if doors is not None else None,
+                "passenger_count": record.passenger_count,
+                "battery_soc_pct": record.battery_soc_pct,
+                "received_at": received_at,
+            }
+            rows.can_samples.setdefault((vehicle_id, record.ts), sample)
+            state = {
+                "vehicle_id": vehicle_id,
+                "can_ts": record.ts,
+                "can_seq": record.seq,
+                "fuel_level_pct": record.fuel_level_pct,
+                "distance_total_km": record.distance_total_km,
+                "passenger_count": record.passenger_count,
+                "battery_soc_pct": record.battery_soc_pct,
+                "doors_open_mask": mask,
+                "door_count": sample["door_count"],
+                "updated_at": received_at,
+            }
+            if _newer(state, rows.can_state.get(vehicle_id), "can_ts", "can_seq"):
+                rows.can_state[vehicle_id] = state
+        elif isinstance(record, StatusRecord):
+            state = {
+                "vehicle_id": vehicle_id,
+                "status_ts": record.ts,
+                "status_seq": record.seq,
+                "online": record.state == "online",
+                "updated_at": received_at,
+            }
+            if _newer(state, rows.status_state.get(vehicle_id), "status_ts", "status_seq"):
+                rows.status_state[vehicle_id] = state

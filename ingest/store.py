@@ -1,0 +1,142 @@
+"""Every write of ingest: device lookup, time series, latest state, dead letters; one transaction per batch."""
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, insert, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fleet.db.models import CanSample, DeadLetter, Position, Vehicle, VehicleState
+from fleet.db.partitions import ensure_partitions
+from ingest.batch import Device, Rows
+
+# Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
+DEVICE_CACHE_SECONDS = 60.0
+
+POSITION_COLUMNS = tuple(c.name for c in Position.__table__.columns)
+CAN_COLUMNS = tuple(c.name for c in CanSample.__table__.columns)
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    """Rows newly stored per stream (the rest of what was offered were duplicates)."""
+
+    stored: dict[str, int] = field(default_factory=dict)
+
+
+class Store:
+    """Writes batches to PostgreSQL (COPY + upsert) or SQLite (INSERT OR IGNORE)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._devices: dict[str, Device] = {}
+        self._devices_loaded_at = time.monotonic()
+        self._partitions: set[tuple[str, date]] = set()
+
+    def resolve_devices(self, connection: Connection, device_ids: Iterable[str]) -> dict[str, Device]:
+        """Registered devices among `device_ids` (cached; unknown ids are looked up each batch)."""
+        if time.monotonic() - self._devices_loaded_at > DEVICE_CACHE_SECONDS:
+            self._devices.clear()
+            self._devices_loaded_at = time.monotonic()
+        wanted = set(device_ids)
+        missing = wanted - self._devices.keys()
+        if missing:
+            found = connection.execute(
+                select(Vehicle.device_id, Vehicle.id, Vehicle.tenant_id).where(Vehicle.device_id.in_(missing))
+            )
+            for device_id, vehicle_id, tenant_id in found:
+                self._devices[device_id] = Device(vehicle_id, tenant_id)
+        return {d: self._devices[d] for d in wanted if d in self._devices}
+
+    def write(self, connection: Connection, rows: Rows) -> tuple[WriteCounts, set[tuple[str, date]]]:
+        """Write `rows` inside the caller's transaction; return counts and partitions it created."""
+        counts = WriteCounts()
+        created: set[tuple[str, date]] = set()
+        for stream, table, columns, data in (
+            ("pos", Position.__table__, POSITION_COLUMNS, rows.positions),
+            ("can", CanSample.__table__, CAN_COLUMNS, rows.can_samples),
+        ):
+            if not data:
+                continue
+            created |= self._ensure_partitions(connection, table.name, {ts.date() for _, ts in data})
+            counts.stored[stream] = self._insert_new(connection, table, columns, list(data.values()))
+        self._upsert_state(connection, list(rows.pos_state.values()), "pos_ts", "pos_seq")
+        self._upsert_state(connection, list(rows.can_state.values()), "can_ts", "can_seq")
+        self._upsert_state(connection, list(rows.status_state.values()), "status_ts", "status_seq")
+        counts.stored["status"] = len(rows.status_state)
+        if rows.dead_letters:
+            connection.execute(
+                insert(DeadLetter),
+                [
+                    {
+                        "topic": d.topic,
+                        "device_id": d.device_id,
+                        "tenant_id": tenant_id,
+                        "reason": d.reason.value,
+                        "detail": d.detail,
+                        "payload": d.payload,
+                    }
+                    for d, tenant_id in zip(rows.dead_letters, rows.tenant_of_dead_letter, strict=True)
+                ],
+            )
+        return counts, created
+
+    def remember_partitions(self, created: set[tuple[str, date]]) -> None:
+        """Record partitions whose creating transaction has committed."""
+        self._partitions |= created
+
+    def _ensure_partitions(self, connection: Connection, table: str, days: set[date]) -> set[tuple[str, date]]:
+        if not self._postgres:
+            return set()
+        new = {(table, day) for day in days} - self._partitions
+        if new:
+            ensure_partitions(connection, table, [day for _, day in new])
+        return new
+
+    def _insert_new(
+        self, connection: Connection, table: Table, columns: tuple[str, ...], data: list[dict[str, Any]]
+    ) -> int:
+        if self._postgres:
+            return _copy_insert(connection, table.name, columns, data)
+        result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), data)
+        return int(result.rowcount)
+
+    def _upsert_state(self, connection: Connection, data: list[dict[str, Any]], ts: str, seq: str) -> None:
+        if not data:
+            return
+        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
+        statement = dialect_insert(VehicleState)
+        table = VehicleState.__table__
+        columns = [c for c in data[0] if c != "vehicle_id"]
+        statement = statement.on_conflict_do_update(
+            index_elements=["vehicle_id"],
+            set_={c: statement.excluded[c] for c in columns},
+            # Late or re-sent data never moves the latest state backwards.
+            where=or_(
+                table.c[ts].is_(None),
+                tuple_(statement.excluded[ts], statement.excluded[seq]) > tuple_(table.c[ts], table.c[seq]),
+            ),
+        )
+        connection.execute(statement, data)
+
+
+def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], data: list[dict[str, Any]]) -> int:
+    """COPY rows into a temporary staging table, then insert the ones not stored yet."""
+    raw = connection.connection.driver_connection
+    column_list = ", ".join(columns)
+    stage = f"stage_{table}"
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+            for row in data:
+                copy.write_row([row[c] for c in columns])
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
+        )
+        return int(cursor.rowcount)
