@@ -9,7 +9,11 @@ from fleet.contract.topics import Stream
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """Accept RFC 3339 with an offset, or integer epoch milliseconds; return an aware UTC datetime."""
+    """Accept RFC 3339 with an offset or integer epoch milliseconds (or an aware datetime); return UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("ts needs a UTC offset")
+        return value.astimezone(UTC)
     if isinstance(value, bool):
         raise ValueError("ts must be an RFC 3339 string or integer epoch milliseconds")
     if isinstance(value, int):

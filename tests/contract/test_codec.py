@@ -1,0 +1,135 @@
+"""Contract v1: decoding good and bad payloads, and the published JSON Schema files."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleet.contract.codec import (
+    MAX_RECORDS_PER_MESSAGE,
+    DecodeLimits,
+    MessageRejected,
+    Reason,
+    decode_message,
+    encode_message,
+)
+from fleet.contract.export import SCHEMA_DIR, rendered_schemas
+from fleet.contract.records import CanRecord, PositionRecord, StatusRecord
+from fleet.contract.topics import Stream, TopicError, parse_uplink_topic, uplink_subscription, uplink_topic
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+LIMITS = DecodeLimits(max_payload_bytes=4096, max_future=timedelta(minutes=5), max_age=timedelta(days=30))
+
+
+def decode(payload: object, stream: str = "pos", device: str = "bus-1"):
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return decode_message(f"fleet/v1/{device}/{stream}", raw, NOW, LIMITS)
+
+
+def test_single_position_with_rfc3339_offset_is_normalised_to_utc() -> None:
+    decoded = decode({"ts": "2026-11-23T09:00:00+01:00", "seq": 7, "lat": 48.1, "lon": 11.5, "speed_kmh": 30})
+    (record,) = decoded.records
+    assert isinstance(record, PositionRecord)
+    assert record.ts == NOW and record.seq == 7 and record.speed_kmh == 30
+    assert (decoded.device_id, decoded.stream) == ("bus-1", Stream.POS)
+
+
+def test_epoch_milliseconds_are_accepted() -> None:
+    (record,) = decode({"ts": int(NOW.timestamp() * 1000), "seq": 1, "lat": 0, "lon": 0}).records
+    assert record.ts == NOW
+
+
+def test_unknown_fields_are_ignored_and_counted() -> None:
+    decoded = decode({"ts": "2026-11-23T08:00:00Z", "seq": 1, "lat": 0, "lon": 0, "rssi": -70, "x": 1})
+    assert len(decoded.records) == 1 and decoded.unknown_fields == 2
+
+
+def test_batch_rejects_bad_records_alone() -> None:
+    good = {"ts": "2026-11-23T07:59:00Z", "seq": 1, "lat": 1, "lon": 1}
+    decoded = decode({"records": [good, {"ts": "2026-11-23T07:59:01Z", "seq": -1, "lat": 1, "lon": 1}, 5, good]})
+    assert len(decoded.records) == 2
+    assert [r.reason for r in decoded.rejected] == [Reason.SCHEMA, Reason.BAD_SHAPE]
+    assert "seq" in decoded.rejected[0].detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [
+        ("2026-11-23T08:06:00Z", Reason.FUTURE),
+        ("2026-10-01T08:00:00Z", Reason.TOO_OLD),
+        ("2026-11-23T08:00:00", Reason.SCHEMA),  # no offset
+        ("2026-11-23", Reason.SCHEMA),
+        (True, Reason.SCHEMA),
+        ("soon", Reason.SCHEMA),
+    ],
+)
+def test_timestamps_out_of_bounds_or_malformed_are_rejected(ts: object, reason: Reason) -> None:
+    decoded = decode({"ts": ts, "seq": 1, "lat": 0, "lon": 0})
+    assert decoded.records == [] and decoded.rejected[0].reason == reason
+
+
+def test_four_minutes_ahead_is_tolerated_as_clock_skew() -> None:
+    assert decode({"ts": "2026-11-23T08:04:00Z", "seq": 1, "lat": 0, "lon": 0}).records
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff\xfe", Reason.BAD_JSON),
+        (b"{", Reason.BAD_JSON),
+        (b"[1,2]", Reason.BAD_SHAPE),
+        (b'{"records": []}', Reason.BAD_SHAPE),
+        (b'{"records": {}}', Reason.BAD_SHAPE),
+        (b"{" + b" " * 5000 + b"}", Reason.OVERSIZED),
+    ],
+)
+def test_unusable_messages_are_rejected_whole(payload: bytes, reason: Reason) -> None:
+    with pytest.raises(MessageRejected) as caught:
+        decode(payload)
+    assert caught.value.reason == reason and caught.value.detail
+
+
+def test_too_many_records_in_one_message_are_rejected() -> None:
+    record = {"ts": "2026-11-23T08:00:00Z", "seq": 1, "lat": 0, "lon": 0}
+    limits = DecodeLimits(10**8, LIMITS.max_future, LIMITS.max_age)
+    payload = json.dumps({"records": [record] * (MAX_RECORDS_PER_MESSAGE + 1)}).encode()
+    with pytest.raises(MessageRejected):
+        decode_message("fleet/v1/bus-1/pos", payload, NOW, limits)
+
+
+@pytest.mark.parametrize(
+    "topic", ["fleet/v1/bus 1/pos", "fleet/v2/bus-1/pos", "fleet/v1/bus-1/video", "fleet/v1/bus-1", "x/y/z/w"]
+)
+def test_bad_topics_are_rejected(topic: str) -> None:
+    with pytest.raises(TopicError):
+        parse_uplink_topic(topic)
+
+
+def test_topics_round_trip_and_share_groups() -> None:
+    assert parse_uplink_topic(uplink_topic("Bus_7-a", Stream.CAN)) == ("Bus_7-a", Stream.CAN)
+    assert uplink_subscription("ingest") == "$share/ingest/fleet/v1/+/+"
+    assert uplink_subscription() == "fleet/v1/+/+"
+
+
+def test_can_and_status_records_validate_their_ranges() -> None:
+    decoded = decode({"ts": "2026-11-23T08:00:00Z", "seq": 1, "fuel_level_pct": 101}, stream="can")
+    assert decoded.rejected and "fuel_level_pct" in decoded.rejected[0].detail
+    (status,) = decode({"ts": "2026-11-23T08:00:00Z", "seq": 1, "state": "offline"}, stream="status").records
+    assert isinstance(status, StatusRecord) and status.state == "offline"
+    assert decode({"ts": "2026-11-23T08:00:00Z", "seq": 1, "state": "asleep"}, stream="status").rejected
+
+
+def test_encoded_records_decode_to_the_same_values() -> None:
+    records = [
+        CanRecord(ts=NOW, seq=1, fuel_used_total_l=10.5, doors_open=[True, False]),
+        CanRecord(ts=NOW + timedelta(seconds=1), seq=2, battery_soc_pct=55.0),
+    ]
+    decoded = decode_message("fleet/v1/bus-1/can", encode_message(records), NOW, LIMITS)
+    assert decoded.records == records and decoded.unknown_fields == 0
+
+
+def test_published_schema_files_match_the_models() -> None:
+    for name, content in rendered_schemas().items():
+        path = SCHEMA_DIR / name
+        assert path.exists(), f"{name} missing: run python -m fleet.contract.export"
+        assert path.read_text() == content, f"{name} is stale: run python -m fleet.contract.export"
