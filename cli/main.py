@@ -7,12 +7,18 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import admin, services, up
+from cli import admin, services
 from fleet.admin import AdminError
 from fleet.logs import configure_logging
 from fleet.settings import SharedSettings
 
 logger = logging.getLogger(__name__)
+
+
+def _up(args: argparse.Namespace) -> None:
+    from cli.up import up
+
+    up(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_up = commands.add_parser("up", help="run everything on embedded defaults (broker, SQLite, simulated buses)")
     run_up.add_argument("--vehicles", type=int, default=20, help="simulated buses (default 20)")
     run_up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
-    run_up.set_defaults(handler=up.up)
+    run_up.set_defaults(handler=_up)
 
     commands.add_parser("migrate", help="migrate the database to the latest schema").set_defaults(
         handler=admin.migrate

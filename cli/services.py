@@ -1,24 +1,28 @@
-"""Service subcommands: ingest, api, sim."""
+"""Service subcommands: ingest, api, sim.
+
+Each imports its service inside the handler, so an ingest process never loads FastAPI and starts fast.
+"""
 
 import argparse
 
-import uvicorn
-from api.app import create_app
-from vehicle_sim.fleet_sim import run_simulation
-
 from cli.signals import stop_on_signals
 from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
-from ingest.service import IngestService
 
 
 def ingest(_args: argparse.Namespace) -> None:
     """Consume the uplink until SIGTERM/SIGINT, then flush and disconnect."""
+    from ingest.service import IngestService
+
     stop = stop_on_signals()
     IngestService(SharedSettings(), IngestSettings()).run(stop)
 
 
 def api(args: argparse.Namespace) -> None:
     """Serve the REST API."""
+    import uvicorn
+
+    from api.app import create_app
+
     settings = ApiSettings()
     app = create_app(SharedSettings().database_url)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_config=None)
@@ -26,6 +30,8 @@ def api(args: argparse.Namespace) -> None:
 
 def sim(args: argparse.Namespace) -> None:
     """Simulate buses until SIGTERM/SIGINT."""
+    from vehicle_sim.fleet_sim import run_simulation
+
     overrides = {k: v for k, v in {"vehicles": args.vehicles, "prefix": args.prefix}.items() if v is not None}
     settings = SimSettings(**overrides)
     stop = stop_on_signals()

@@ -6,10 +6,9 @@ import threading
 from collections.abc import Callable
 
 import uvicorn
-from api.app import create_app
 from sqlalchemy import select
-from vehicle_sim.fleet_sim import run_simulation
 
+from api.app import create_app
 from cli.embedded_broker import start_embedded_broker
 from cli.signals import stop_on_signals
 from fleet.admin import add_vehicles, create_tenant, issue_token
@@ -18,6 +17,7 @@ from fleet.db.migrate import upgrade
 from fleet.db.models import Tenant
 from fleet.settings import IngestSettings, SharedSettings, SimSettings
 from ingest.service import IngestService
+from vehicle_sim.fleet_sim import run_simulation
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,10 @@ class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLEET_INGEST_", extra="ignore")
 
     client_id: str = _default_client_id()
-    share_group: str = "ingest"
+    # Empty: a plain subscription, which survives a broker restart losslessly. Replicas set a group name
+    # to split the load; mosquitto 2.0 drops what arrives for a $share group between its restart and the
+    # members' reconnect (docs/reliability.md).
+    share_group: str = ""
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto"
     session_expiry_seconds: int = 7 * 24 * 3600
     batch_max_messages: int = 500
