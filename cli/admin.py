@@ -6,13 +6,14 @@ from sqlalchemy import select
 
 from fleet.admin import add_vehicles, create_tenant, get_tenant
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.migrate import upgrade
 from fleet.db.models import DeadLetter
 from fleet.settings import SharedSettings
 
 
 def migrate(_args: argparse.Namespace) -> None:
     """Migrate the database to the latest schema."""
+    from fleet.db.migrate import upgrade  # Alembic is heavy to import; only this command needs it
+
     settings = SharedSettings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)

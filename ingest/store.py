@@ -16,6 +16,34 @@ from ingest.batch import Device, Rows
 # Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
 DEVICE_CACHE_SECONDS = 60.0
 
+
+
+
+def _state_from_stage(stage: str, prefix: str, columns: tuple[str, ...]) -> str:
+    """SQL that moves each vehicle's latest state forward from the newest row of a staging table."""
+    ts, seq = f"{prefix}_ts", f"{prefix}_seq"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in (ts, seq, *columns, "updated_at"))
+    return (
+        f"INSERT INTO vehicle_state AS s (vehicle_id, {ts}, {seq}, {', '.join(columns)}, updated_at) "
+        f"SELECT DISTINCT ON (vehicle_id) vehicle_id, ts, seq, {', '.join(columns)}, received_at "
+        f"FROM {stage} ORDER BY vehicle_id, ts DESC, seq DESC "
+        f"ON CONFLICT (vehicle_id) DO UPDATE SET {updates} "
+        f"WHERE s.{ts} IS NULL OR (excluded.{ts}, excluded.{seq}) > (s.{ts}, s.{seq})"
+    )
+
+
+POSITION_STATE_COLUMNS = ("lat", "lon", "speed_kmh", "heading_deg")
+CAN_STATE_COLUMNS = (
+    "fuel_level_pct",
+    "distance_total_km",
+    "passenger_count",
+    "battery_soc_pct",
+    "doors_open_mask",
+    "door_count",
+)
+POSITION_STATE_FROM_STAGE = _state_from_stage("stage_positions", "pos", POSITION_STATE_COLUMNS)
+CAN_STATE_FROM_STAGE = _state_from_stage("stage_can_samples", "can", CAN_STATE_COLUMNS)
+
 POSITION_COLUMNS = tuple(c.name for c in Position.__table__.columns)
 CAN_COLUMNS = tuple(c.name for c in CanSample.__table__.columns)
 
@@ -64,8 +92,15 @@ class Store:
                 continue
             created |= self._ensure_partitions(connection, table.name, {ts.date() for _, ts in data})
             counts.stored[stream] = self._insert_new(connection, table, columns, list(data.values()))
-        self._upsert_state(connection, list(rows.pos_state.values()), "pos_ts", "pos_seq")
-        self._upsert_state(connection, list(rows.can_state.values()), "can_ts", "can_seq")
+        if self._postgres:
+            # The staging tables still hold this batch: derive the latest state there, in one statement each.
+            if rows.positions:
+                connection.exec_driver_sql(POSITION_STATE_FROM_STAGE)
+            if rows.can_samples:
+                connection.exec_driver_sql(CAN_STATE_FROM_STAGE)
+        else:
+            self._upsert_state(connection, list(rows.pos_state.values()), "pos_ts", "pos_seq")
+            self._upsert_state(connection, list(rows.can_state.values()), "can_ts", "can_seq")
         self._upsert_state(connection, list(rows.status_state.values()), "status_ts", "status_seq")
         counts.stored["status"] = len(rows.status_state)
         if rows.dead_letters:

@@ -100,14 +100,25 @@ def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimi
         device_id, stream = parse_uplink_topic(topic)
     except TopicError as error:
         raise MessageRejected(Reason.BAD_TOPIC, str(error)) from None
+    decoded = DecodedMessage(device_id=device_id, stream=stream)
+    record_type = RECORD_TYPES[stream]
+    newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
+    if b'"records"' not in payload:
+        # Fast path for the common single record: pydantic parses and validates the JSON in one pass.
+        try:
+            record = record_type.model_validate_json(payload)
+        except ValidationError:
+            pass  # the general path below says precisely what is wrong
+        else:
+            if oldest_allowed <= record.ts <= newest_allowed:
+                decoded.unknown_fields = len(record.model_extra or {})
+                decoded.records.append(record)
+                return decoded
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as error:
         raise MessageRejected(Reason.BAD_JSON, f"not UTF-8 JSON: {error}") from None
 
-    decoded = DecodedMessage(device_id=device_id, stream=stream)
-    record_type = RECORD_TYPES[stream]
-    newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
     for raw in _split_records(body):
         if not isinstance(raw, dict):
             decoded.rejected.append(RejectedRecord(raw, Reason.BAD_SHAPE, "record must be a JSON object"))

@@ -2,6 +2,7 @@
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 TOPIC_ROOT = "fleet/v1"
 DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -26,6 +27,8 @@ def uplink_topic(device_id: str, stream: Stream) -> str:
     return f"{TOPIC_ROOT}/{device_id}/{stream.value}"
 
 
+# Every device publishes on a handful of topics again and again: parsing each once saves time per message.
+@lru_cache(maxsize=65536)
 def parse_uplink_topic(topic: str) -> tuple[str, Stream]:
     """Split `fleet/v1/{device_id}/{stream}` into its device id and stream."""
     parts = topic.split("/")

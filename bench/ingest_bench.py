@@ -1,0 +1,384 @@
+"""End-to-end ingest benchmark: real Mosquitto, real PostgreSQL, `fleet ingest` processes.
+
+Run: `.venv/bin/python -m bench.ingest_bench` (add `--quick` for a smaller run). Prints a Markdown table.
+
+Throughput is measured by draining a backlog: the consumer's persistent session is created, the consumer
+stops, the backlog is published, then the consumer is timed from process start until every record is
+stored, so the publisher's CPU is not in the figure. Every figure has references measured in the same run:
+the broker's delivery rate to bare subscribers (mosquitto_sub in C, and paho), a plain COPY of the same
+rows (the database ceiling), and a naive consumer that inserts and commits per message.
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from sqlalchemy import Engine, text
+
+from fleet.db.engine import make_engine
+from fleet.db.migrate import upgrade
+from tests.fixtures.factories import seed_tenant
+from tests.fixtures.mosquitto import MosquittoServer
+from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.processes import IngestProcess
+
+DEVICES = 100
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    name: str
+    unit: str
+    value: float
+    reference: str = ""
+
+
+class Bench:
+    """Owns the private servers and the tenant for one run."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.pg = PostgresServer(base / "pg")
+        self.pg.start()
+        self.broker = MosquittoServer(base / "mqtt")
+        self.broker.start()
+        self.run = 0
+
+    def fresh_database(self) -> tuple[str, Engine, list[str]]:
+        """An empty migrated database with DEVICES registered devices."""
+        self.run += 1
+        url = self.pg.create_database(f"bench{self.run}")
+        upgrade(url)
+        engine = make_engine(url)
+        devices = [f"b{self.run}-{i:03d}" for i in range(DEVICES)]
+        seed_tenant(engine, f"bench{self.run}", devices)
+        return url, engine, devices
+
+    def close(self) -> None:
+        """Stop the servers."""
+        self.broker.stop()
+        self.pg.stop("immediate")
+
+
+def payloads(devices: list[str], messages: int, records_per_message: int) -> list[tuple[str, bytes]]:
+    """Position messages spread over the devices, each record with a distinct (device, ts)."""
+    start = datetime.now(UTC) - timedelta(hours=2)
+    out = []
+    for n in range(messages):
+        device = devices[n % len(devices)]
+        base_seq = (n // len(devices)) * records_per_message
+        records = [
+            {
+                "ts": (start + timedelta(milliseconds=10 * (base_seq + k))).isoformat(),
+                "seq": base_seq + k,
+                "lat": 52.52 + k * 1e-5,
+                "lon": 13.40 + (n % 1000) * 1e-5,
+                "speed_kmh": 32.5,
+                "heading_deg": 90.0,
+            }
+            for k in range(records_per_message)
+        ]
+        body = records[0] if records_per_message == 1 else {"records": records}
+        out.append((f"fleet/v1/{device}/pos", json.dumps(body, separators=(",", ":")).encode()))
+    return out
+
+
+def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
+    """Publish QoS 1 as fast as the broker acknowledges."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def count_positions(engine: Engine) -> int:
+    """Stored position rows."""
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM positions")).scalar_one())
+
+
+def wait_for_rows(engine: Engine, expected: int, timeout: float = 600) -> float:
+    """Monotonic time when `expected` rows are stored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_positions(engine) >= expected:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise RuntimeError(f"only {count_positions(engine)} of {expected} rows stored")
+
+
+def ingest_drain(bench: Bench, messages: int, per_message: int, workers: int) -> float:
+    """Records per second for `workers` ingest processes draining a backlog."""
+    url, engine, devices = bench.fresh_database()
+    group = f"g{bench.run}" if workers > 1 else ""
+    processes = [
+        IngestProcess(url, bench.broker.url, f"bench-{bench.run}-{w}", group, bench.base) for w in range(workers)
+    ]
+    for process in processes:  # create the persistent sessions, then go offline
+        process.start_ready()
+    for process in processes:
+        process.terminate()
+    publish(bench.broker.port, payloads(devices, messages, per_message))
+    started = time.monotonic()
+    for process in processes:
+        process.start()
+    finished = wait_for_rows(engine, messages * per_message)
+    for process in processes:
+        process.terminate()
+    assert_exact(engine, messages * per_message)
+    engine.dispose()
+    return messages * per_message / (finished - started)
+
+
+def assert_exact(engine: Engine, expected: int) -> None:
+    """Nothing lost, nothing duplicated (the key makes duplicates impossible; count the distinct pairs)."""
+    with engine.connect() as connection:
+        total, distinct = connection.execute(
+            text("SELECT count(*), count(DISTINCT (vehicle_id, seq)) FROM positions")
+        ).one()
+    if total != expected or distinct != expected:
+        raise RuntimeError(f"stored {total} rows ({distinct} distinct), expected {expected}")
+
+
+def c_subscriber_drain(bench: Bench, messages: int) -> float:
+    """Messages per second mosquitto delivers to mosquitto_sub (QoS 1, persistent session)."""
+    client_id, topic = f"csub-{uuid.uuid4().hex[:6]}", f"bench/c/{uuid.uuid4().hex[:6]}/+"
+    base_args = ["mosquitto_sub", "-p", str(bench.broker.port), "-q", "1", "-c", "-i", client_id, "-t", topic]
+    subprocess.run([*base_args, "-W", "1"], capture_output=True, check=False)
+    publish(bench.broker.port, [(topic.replace("+", "x"), b'{"x":1}') for _ in range(messages)])
+    started = time.monotonic()
+    subprocess.run([*base_args, "-C", str(messages)], capture_output=True, check=True, timeout=600)
+    return messages / (time.monotonic() - started)
+
+
+def paho_subscriber_drain(bench: Bench, messages: int) -> float:
+    """Messages per second a bare paho subscriber (automatic acks) drains."""
+    client_id, topic = f"psub-{uuid.uuid4().hex[:6]}", f"bench/p/{uuid.uuid4().hex[:6]}"
+    received = threading.Event()
+    count = [0]
+
+    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        count[0] += 1
+        if count[0] == messages:
+            received.set()
+
+    def connect() -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        client.on_message = on_message
+        client.connect("127.0.0.1", bench.broker.port)
+        client.subscribe(topic, qos=1)
+        return client
+
+    first = connect()
+    first.loop(1)
+    first.disconnect()
+    publish(bench.broker.port, [(topic, b'{"x":1}') for _ in range(messages)])
+    started = time.monotonic()
+    client = connect()
+    client.loop_start()
+    received.wait(600)
+    elapsed = time.monotonic() - started
+    client.disconnect()
+    client.loop_stop()
+    return messages / elapsed
+
+
+def copy_ceiling(bench: Bench, rows: int) -> float:
+    """Rows per second of a plain COPY into the positions table."""
+    url, engine, _ = bench.fresh_database()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
+            )
+        )
+    engine.dispose()
+    start = datetime.now(UTC)
+    data = [(1 + n % DEVICES, start + timedelta(milliseconds=n), n, 52.5, 13.4, 32.5, 90.0, start) for n in range(rows)]
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as connection:
+        started = time.monotonic()
+        with connection.cursor() as cursor, cursor.copy(
+            "COPY positions (vehicle_id, ts, seq, lat, lon, speed_kmh, heading_deg, received_at) FROM STDIN"
+        ) as copy:
+            for row in data:
+                copy.write_row(row)
+        connection.commit()
+        return rows / (time.monotonic() - started)
+
+
+def naive_consumer(bench: Bench, messages: int) -> float:
+    """Messages per second of a consumer that INSERTs and COMMITs per message (the usual first attempt)."""
+    url, engine, devices = bench.fresh_database()
+    with engine.begin() as connection:
+        ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).tuples().all())
+        connection.execute(
+            text(
+                "CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
+            )
+        )
+    engine.dispose()
+    topic_filter = "fleet/v1/+/pos"
+    client_id = f"naive-{uuid.uuid4().hex[:6]}"
+    database = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    done = threading.Event()
+    count = [0]
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        record = json.loads(message.payload)
+        device = message.topic.split("/")[2]
+        database.execute(
+            "INSERT INTO positions (vehicle_id, ts, seq, lat, lon, received_at) VALUES (%s, %s, %s, %s, %s, now()) "
+            "ON CONFLICT DO NOTHING",
+            (ids[device], record["ts"], record["seq"], record["lat"], record["lon"]),
+        )
+        database.commit()
+        count[0] += 1
+        if count[0] == messages:
+            done.set()
+
+    def connect() -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        client.on_message = on_message
+        client.connect("127.0.0.1", bench.broker.port)
+        client.subscribe(topic_filter, qos=1)
+        return client
+
+    first = connect()
+    first.loop(1)
+    first.disconnect()
+    publish(bench.broker.port, payloads(devices, messages, 1))
+    started = time.monotonic()
+    client = connect()
+    client.loop_start()
+    done.wait(600)
+    elapsed = time.monotonic() - started
+    client.disconnect()
+    client.loop_stop()
+    database.close()
+    return messages / elapsed
+
+
+def latency(bench: Bench, rate: float, seconds: float) -> tuple[float, float, float]:
+    """p50/p99 publish-to-queryable latency in ms at a steady rate, and the rate achieved."""
+    url, engine, devices = bench.fresh_database()
+    ingest = IngestProcess(url, bench.broker.url, f"lat-{bench.run}", "", bench.base).start_ready()
+    messages = payloads(devices, int(rate * seconds), 1)
+    published_at: list[float] = [0.0] * len(messages)
+    visible_at: list[float] = [0.0] * len(messages)
+    stop = threading.Event()
+    vehicle_ids: dict[str, int] = {}
+    with engine.connect() as connection:
+        vehicle_ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).tuples().all())
+    index_of = {(vehicle_ids[t.split("/")[2]], json.loads(p)["seq"]): i for i, (t, p) in enumerate(messages)}
+
+    def poll() -> None:
+        seen: dict[int, int] = {}
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as db:
+            while not stop.is_set():
+                now = time.monotonic()
+                for vehicle_id, max_seq in db.execute("SELECT vehicle_id, max(seq) FROM positions GROUP BY 1"):
+                    for seq in range(seen.get(vehicle_id, -1) + 1, max_seq + 1):
+                        i = index_of.get((vehicle_id, seq))
+                        if i is not None:
+                            visible_at[i] = now
+                    seen[vehicle_id] = max_seq
+                time.sleep(0.01)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"latpub-{bench.run}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", bench.broker.port)
+    client.loop_start()
+    started = time.monotonic()
+    for i, (topic, payload) in enumerate(messages):
+        lag = started + i / rate - time.monotonic()
+        if lag > 0:
+            time.sleep(lag)
+        published_at[i] = time.monotonic()
+        client.publish(topic, payload, qos=1)
+    achieved = len(messages) / (time.monotonic() - started)
+    wait_for_rows(engine, len(messages), timeout=120)
+    time.sleep(0.1)
+    stop.set()
+    poller.join()
+    client.disconnect()
+    client.loop_stop()
+    ingest.terminate()
+    latencies = sorted((v - p) * 1000 for v, p in zip(visible_at, published_at, strict=True) if v)
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    return p50, p99, achieved
+
+
+def main() -> None:
+    """Run every measurement and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller backlogs (about a minute)")
+    args = parser.parse_args()
+    scale = 0.2 if args.quick else 1.0
+    single = int(100_000 * scale)
+    batched = int(15_000 * scale)
+    base = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    base.chmod(0o755)
+    bench = Bench(base)
+    try:
+        c_rate = c_subscriber_drain(bench, single)
+        paho_rate = paho_subscriber_drain(bench, single)
+        copy_rate = copy_ceiling(bench, single)
+        naive_rate = naive_consumer(bench, int(10_000 * scale))
+        one_single = ingest_drain(bench, single, 1, 1)
+        two_single = ingest_drain(bench, single, 1, 2)
+        one_batched = ingest_drain(bench, batched, 10, 1)
+        two_batched = ingest_drain(bench, batched, 10, 2)
+        p50, p99, achieved = latency(bench, 5000, 10 * scale if args.quick else 10)
+    finally:
+        bench.close()
+        shutil.rmtree(base, ignore_errors=True)
+    rows = [
+        Row("reference: mosquitto_sub (C) drain", "msg/s", c_rate),
+        Row("reference: bare paho subscriber drain", "msg/s", paho_rate),
+        Row("reference: plain COPY into positions", "rows/s", copy_rate),
+        Row("reference: naive consumer (INSERT+COMMIT per message)", "msg/s", naive_rate),
+        Row("ingest, 1 process, single-record messages", "msg/s", one_single,
+            f"{one_single / paho_rate:.2f}x paho, {one_single / naive_rate:.1f}x naive (target 15,000)"),
+        Row("ingest, 2 processes ($share), single-record messages", "msg/s", two_single,
+            f"{two_single / one_single:.2f}x one process (target 22,000)"),
+        Row("ingest, 1 process, 10-record batches", "records/s", one_batched,
+            f"{one_batched / copy_rate:.2f}x COPY (target 60,000)"),
+        Row("ingest, 2 processes ($share), 10-record batches", "records/s", two_batched,
+            f"{two_batched / copy_rate:.2f}x COPY (target 90,000)"),
+        Row(f"publish-to-queryable latency p50 at {achieved:,.0f} msg/s", "ms", p50),
+        Row(f"publish-to-queryable latency p99 at {achieved:,.0f} msg/s", "ms", p99, "target <= 250 ms"),
+    ]
+    print(f"\nfleet ingest benchmark ({datetime.now(UTC):%Y-%m-%d}, {'quick' if args.quick else 'full'} run; "
+          f"{single:,} single-record / {batched:,} batch messages; nothing lost or duplicated in any run)\n")
+    print("| measurement | value | unit | beside the references |")
+    print("|---|---:|---|---|")
+    for row in rows:
+        print(f"| {row.name} | {row.value:,.0f} | {row.unit} | {row.reference} |")
+
+
+if __name__ == "__main__":
+    main()
