@@ -7,6 +7,7 @@ from sqlalchemy import select
 from fleet.admin import add_vehicles, create_tenant, get_tenant
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import DeadLetter
+from fleet.replay import pending_dead_letters, replay
 from fleet.settings import SharedSettings
 
 
@@ -52,3 +53,14 @@ def deadletters_list(args: argparse.Namespace) -> None:
         )
     if not letters:
         print("no dead letters")
+
+
+def deadletters_replay(args: argparse.Namespace) -> None:
+    """Publish dead letters again (all pending ones, or the given ids) for ingest to store."""
+    settings = SharedSettings()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        letters = pending_dead_letters(session, None if args.all else args.ids)
+        replayed = replay(session, settings.mqtt_url, letters)
+        session.commit()
+    print(f"replayed {replayed} dead letter(s); {len(letters) - replayed} could not be (bad topic)")

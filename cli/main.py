@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from cli import admin, services
 from fleet.admin import AdminError
 from fleet.logs import configure_logging
+from fleet.mqtt_publish import PublishError
 from fleet.settings import SharedSettings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     letters_list = letters.add_parser("list", help="list the newest dead letters")
     letters_list.add_argument("--limit", type=int, default=50)
     letters_list.set_defaults(handler=admin.deadletters_list)
+    letters_replay = letters.add_parser("replay", help="publish dead letters again once their cause is fixed")
+    which = letters_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every dead letter not replayed yet")
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
+    letters_replay.set_defaults(handler=admin.deadletters_replay)
 
     commands.add_parser("ingest", help="consume the MQTT uplink into the database").set_defaults(
         handler=services.ingest
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shared = SharedSettings()
         configure_logging(shared.log_format, shared.log_level)
         args.handler(args)
-    except (AdminError, ValidationError, ValueError) as error:
+    except (AdminError, PublishError, ValidationError, ValueError) as error:
         print(f"fleet: error: {str(error).splitlines()[0]}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:
