@@ -172,3 +172,23 @@ def test_ingest_on_sqlite(sqlite_url: str, mosquitto: MosquittoServer, unique: s
         publisher.close()
         runner.stop()
     assert count_positions(engine, vid) == 2
+
+
+def test_late_batch_lands_in_new_daily_partitions(
+    pg_engine: Engine, tenant: SeededTenant, ingest: IngestThread, publisher: Publisher
+) -> None:
+    from sqlalchemy import text
+
+    from fleet.db.partitions import partition_name
+
+    device = tenant.device_ids[1]
+    old = datetime.now(UTC).replace(hour=23, minute=59, second=59, microsecond=0) - timedelta(days=3)
+    records = [pos(old + timedelta(seconds=i), 200 + i) for i in range(3)]  # crosses midnight
+    publisher.publish(f"fleet/v1/{device}/pos", json.dumps({"records": records}))
+    vid = vehicle_id(pg_engine, device)
+    wait_until(lambda: count_positions(pg_engine, vid) >= 3, "late records stored")
+    with pg_engine.connect() as connection:
+        for day in {old.date(), (old + timedelta(seconds=2)).date()}:
+            name = partition_name("positions", day)
+            rows = connection.scalar(text(f"SELECT count(*) FROM {name} WHERE vehicle_id = :v"), {"v": vid})
+            assert rows and rows >= 1, f"{name} holds the records of {day}"
