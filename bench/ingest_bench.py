@@ -98,7 +98,8 @@ def payloads(devices: list[str], messages: int, records_per_message: int) -> lis
 
 def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
     """Publish QoS 1 as fast as the broker acknowledges."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    client_id = f"pub-{uuid.uuid4().hex[:6]}"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
@@ -230,7 +231,7 @@ def naive_consumer(bench: Bench, messages: int) -> float:
     """Messages per second of a consumer that INSERTs and COMMITs per message (the usual first attempt)."""
     url, engine, devices = bench.fresh_database()
     with engine.begin() as connection:
-        ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).tuples().all())
+        ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).all())
         connection.execute(
             text(
                 "CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
@@ -288,7 +289,7 @@ def latency(bench: Bench, rate: float, seconds: float) -> tuple[float, float, fl
     stop = threading.Event()
     vehicle_ids: dict[str, int] = {}
     with engine.connect() as connection:
-        vehicle_ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).tuples().all())
+        vehicle_ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).all())
     index_of = {(vehicle_ids[t.split("/")[2]], json.loads(p)["seq"]): i for i, (t, p) in enumerate(messages)}
 
     def poll() -> None:
