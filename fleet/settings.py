@@ -64,6 +64,8 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # An online vehicle that sent nothing for this long counts as silent (fleet_api_vehicles{state="silent"}).
+    silent_after_seconds: float = 300.0
 
 
 class SimSettings(BaseSettings):
