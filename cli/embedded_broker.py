@@ -101,9 +101,7 @@ class AmqttThread:
 
 def start_embedded_broker(data_dir: Path) -> EmbeddedBroker:
     """Start mosquitto if installed, otherwise the in-process broker."""
-    binary = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
-    )
+    binary = shutil.which("mosquitto")
     if binary:
         logger.info("embedded broker: mosquitto (%s)", binary)
         return MosquittoProcess(binary, data_dir)

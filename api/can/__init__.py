@@ -1,0 +1,1 @@
+"""CAN (Bus-FMS) samples of a vehicle over time."""

@@ -1,0 +1,1 @@
+"""Messages and records of a tenant that ingest could not store."""

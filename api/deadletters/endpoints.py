@@ -1,0 +1,30 @@
+"""HTTP routes of the dead letters module."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deadletters import service
+from api.deadletters.schemas import DeadLetterList
+from api.deps import SessionDep, TenantDep
+from api.errors import UNAUTHORIZED_RESPONSE
+
+router = APIRouter(prefix="/v1/deadletters", tags=["dead letters"], responses={**UNAUTHORIZED_RESPONSE})
+
+# Payloads may be up to ingest's 256 KiB each: this keeps a page within tens of megabytes.
+MAX_LIMIT = 200
+# Ids are 64-bit; a larger bound would overflow SQLite's INTEGER instead of failing validation.
+MAX_ID = 2**63 - 1
+
+
+@router.get("", summary="List dead letters")
+def dead_letters(
+    session: SessionDep,
+    tenant: TenantDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only ids below this: `next_before_id` of the previous page")
+    ] = None,
+) -> DeadLetterList:
+    """Messages and records from your vehicles that ingest could not store, with the reason; newest first."""
+    return service.dead_letters(session, tenant.id, limit, before_id)

@@ -1,0 +1,41 @@
+"""Response bodies of the dead letters module."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from fleet.db.models import DeadLetter
+
+
+class DeadLetterOut(BaseModel):
+    """A message or record that could not be stored."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    device_id: str | None
+    reason: str
+    detail: str
+    payload: str = Field(description="The raw payload as UTF-8 text; undecodable bytes become U+FFFD")
+    replayed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: DeadLetter) -> "DeadLetterOut":
+        """Build from a dead_letters row, decoding the payload."""
+        return cls(
+            id=row.id,
+            received_at=row.received_at,
+            topic=row.topic,
+            device_id=row.device_id,
+            reason=row.reason,
+            detail=row.detail,
+            payload=row.payload.decode("utf-8", errors="replace"),
+            replayed_at=row.replayed_at,
+        )
+
+
+class DeadLetterList(BaseModel):
+    """A page of dead letters, newest first."""
+
+    items: list[DeadLetterOut]
+    next_before_id: int | None = Field(description="Pass as `before_id` for the next page; null on the last page")

@@ -1,0 +1,1 @@
+"""Latest known state of the vehicles (position, CAN values, connection)."""

@@ -1,0 +1,16 @@
+"""HTTP routes of the live module."""
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep, TenantDep
+from api.errors import UNAUTHORIZED_RESPONSE
+from api.live import service
+from api.live.schemas import LiveList
+
+router = APIRouter(prefix="/v1/live", tags=["live"], responses={**UNAUTHORIZED_RESPONSE})
+
+
+@router.get("", summary="Live state of the fleet")
+def live(session: SessionDep, tenant: TenantDep) -> LiveList:
+    """Latest position, CAN values and connection state of each of your vehicles that has reported anything."""
+    return service.live(session, tenant.id)

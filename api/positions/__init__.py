@@ -1,0 +1,1 @@
+"""GNSS positions of a vehicle over time."""

@@ -1,0 +1,1 @@
+"""Authentication by bearer token and the tenant it belongs to."""

@@ -1,0 +1,105 @@
+"""Fixtures of the API tests: a client on the session's PostgreSQL and seeded tenants."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from fleet.admin import add_vehicles, create_tenant
+from fleet.db.engine import make_session_factory
+from fleet.db.models import CanSample, Position
+from fleet.db.partitions import ensure_partitions
+
+BASE_TS = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def iso(ts: datetime) -> str:
+    """RFC 3339 with a Z."""
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse(ts: str) -> datetime:
+    """A returned timestamp, asserting it is UTC."""
+    value = datetime.fromisoformat(ts)
+    assert value.utcoffset() == timedelta(0)
+    return value
+
+
+@dataclass
+class SeededTenant:
+    """A tenant with a token and vehicles, as the tests see it."""
+
+    id: int
+    name: str
+    token: str
+    vehicle_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization header of the tenant's token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def device_ids(self) -> list[str]:
+        """Device ids of the tenant's vehicles, sorted."""
+        return sorted(self.vehicle_ids)
+
+
+def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable[str]) -> SeededTenant:
+    """Create a tenant with its token and vehicles."""
+    with sessions() as session:
+        tenant, token = create_tenant(session, name)
+        vehicles = add_vehicles(session, tenant, list(device_ids))
+        session.commit()
+        return SeededTenant(tenant.id, name, token, {v.device_id: v.id for v in vehicles})
+
+
+def insert_positions(sessions: sessionmaker[Session], vehicle_id: int, timestamps: Iterable[datetime]) -> None:
+    """Insert one position per timestamp (seq counting from 1), creating partitions as ingest would."""
+    stamps = list(timestamps)
+    with sessions() as session:
+        ensure_partitions(session.connection(), "positions", {ts.astimezone(UTC).date() for ts in stamps})
+        session.add_all(
+            Position(vehicle_id=vehicle_id, ts=ts, seq=i, lat=48.0 + i / 1e4, lon=11.0, speed_kmh=30.0, sats=9)
+            for i, ts in enumerate(stamps, start=1)
+        )
+        session.commit()
+
+
+def insert_can(sessions: sessionmaker[Session], vehicle_id: int, samples: Iterable[dict[str, object]]) -> None:
+    """Insert CAN samples given as column dicts (each with `ts` and `seq`), creating partitions."""
+    rows = [CanSample(vehicle_id=vehicle_id, **s) for s in samples]
+    with sessions() as session:
+        ensure_partitions(session.connection(), "can_samples", {r.ts.astimezone(UTC).date() for r in rows})
+        session.add_all(rows)
+        session.commit()
+
+
+@pytest.fixture
+def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
+    """Session factory on the session's PostgreSQL database, for seeding."""
+    return make_session_factory(pg_engine)
+
+
+@pytest.fixture
+def client(pg_url: str) -> Iterator[TestClient]:
+    """A client of an app on the session's PostgreSQL database (lifespan run, engine disposed after)."""
+    with TestClient(create_app(pg_url)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def tenant(pg_sessions: sessionmaker[Session], unique: str) -> SeededTenant:
+    """A tenant with two vehicles."""
+    return seed_tenant(pg_sessions, f"tenant-a-{unique}", [f"a-{unique}-2", f"a-{unique}-1"])
+
+
+@pytest.fixture
+def other_tenant(pg_sessions: sessionmaker[Session], unique: str) -> SeededTenant:
+    """Another tenant with one vehicle, which `tenant` must never see."""
+    return seed_tenant(pg_sessions, f"tenant-b-{unique}", [f"b-{unique}-1"])
