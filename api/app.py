@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
@@ -33,8 +34,8 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def create_app(database_url: str) -> FastAPI:
-    """An API application serving the database at `database_url`; its engine is disposed on shutdown."""
+def create_app(database_url: str, mqtt_url: str | None = None, silent_after_seconds: float = 300.0) -> FastAPI:
+    """An API serving the database at `database_url` (its engine disposed on shutdown); `mqtt_url` enables replay."""
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
     engine = make_engine(database_url)
 
@@ -49,6 +50,8 @@ def create_app(database_url: str) -> FastAPI:
     app = FastAPI(title="fleet API", version=package_version(), description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.mqtt_url = mqtt_url
+    app.state.silent_after = timedelta(seconds=silent_after_seconds)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     for router in (health_router, vehicles_router, positions_router, can_router, live_router, deadletters_router):

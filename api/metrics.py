@@ -2,12 +2,14 @@
 
 - `fleet_api_requests_total{method,route,status}`: HTTP requests handled; `status` is the class ("2xx", "4xx"...).
 - `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram.
+- `fleet_api_vehicles{state}`: vehicles by state, read from the database at each scrape: `reporting` (data within
+  FLEET_API_SILENT_AFTER_SECONDS), `silent` (not announced offline, yet no data for longer), `offline`.
 
 `route` is the matched route template (e.g. `/v1/vehicles/{device_id}/positions`) or "unmatched"; `method` is one of
 the standard HTTP methods or "other". No label ever holds a raw path, device id or tenant.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Dense around the 250 ms latency SLO so its burn rate can be read straight off the `le="0.25"` bucket.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.4, 0.75, 1.0, 2.5, 5.0, 10.0)
@@ -19,3 +21,5 @@ REQUEST_DURATION = Histogram(
     ["method", "route"],
     buckets=DURATION_BUCKETS,
 )
+VEHICLES = Gauge("fleet_api_vehicles", "Vehicles with any state, by reporting state.", ["state"])
+VEHICLE_STATES = ("reporting", "silent", "offline")

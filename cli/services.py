@@ -24,7 +24,8 @@ def api(args: argparse.Namespace) -> None:
     from api.app import create_app
 
     settings = ApiSettings()
-    app = create_app(SharedSettings().database_url)
+    shared = SharedSettings()
+    app = create_app(shared.database_url, shared.mqtt_url, settings.silent_after_seconds)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_config=None)
 
 

@@ -62,7 +62,7 @@ def up(args: argparse.Namespace) -> None:
     ingest_settings = IngestSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
     ingest = IngestService(shared, ingest_settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(shared.database_url), host="127.0.0.1", port=args.port, log_config=None)
+        uvicorn.Config(create_app(shared.database_url, mqtt_url), host="127.0.0.1", port=args.port, log_config=None)
     )
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from api.deadletters import service
-from api.deadletters.schemas import DeadLetterList
+from api.deadletters.schemas import DeadLetterList, ReplayIn, ReplayOut
 from api.deps import SessionDep, TenantDep
 from api.errors import UNAUTHORIZED_RESPONSE
 
@@ -28,3 +28,11 @@ def dead_letters(
 ) -> DeadLetterList:
     """Messages and records from your vehicles that ingest could not store, with the reason; newest first."""
     return service.dead_letters(session, tenant.id, limit, before_id)
+
+
+@router.post("/replay", summary="Replay dead letters")
+def replay_dead_letters(
+    request: Request, session: SessionDep, tenant: TenantDep, body: Annotated[ReplayIn | None, Body()] = None
+) -> ReplayOut:
+    """Publish pending dead letters of your vehicles again, e.g. after registering the device they came from."""
+    return service.replay_dead_letters(session, tenant.id, request.app.state.mqtt_url, body.ids if body else None)

@@ -39,3 +39,18 @@ class DeadLetterList(BaseModel):
 
     items: list[DeadLetterOut]
     next_before_id: int | None = Field(description="Pass as `before_id` for the next page; null on the last page")
+
+
+class ReplayIn(BaseModel):
+    """Which dead letters to replay."""
+
+    ids: list[int] | None = Field(
+        default=None, max_length=1000, description="Ids to replay; omit to replay every pending one (up to 1000)"
+    )
+
+
+class ReplayOut(BaseModel):
+    """What a replay did."""
+
+    replayed: int = Field(description="Dead letters published again; their records are stored once")
+    skipped: int = Field(description="Dead letters whose topic was the problem, so they cannot be published")

@@ -1,6 +1,6 @@
 """HTTP routes of the health module: /healthz, /readyz, /metrics."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api.deps import EngineDep
@@ -29,6 +29,7 @@ def readyz(engine: EngineDep) -> StatusOut:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics() -> Response:
+def metrics(request: Request, engine: EngineDep) -> Response:
     """Prometheus text exposition of the default registry."""
+    service.refresh_vehicle_gauge(engine, request.app.state.silent_after)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

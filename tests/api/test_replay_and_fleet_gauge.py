@@ -1,0 +1,120 @@
+"""Replaying dead letters through the API, and the vehicles-by-state gauge behind the gone-silent alert."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from fleet.admin import add_vehicles
+from fleet.db.engine import make_engine, make_session_factory
+from fleet.db.migrate import upgrade
+from fleet.db.models import DeadLetter, Position, Tenant, Vehicle, VehicleState
+from tests.api.conftest import SeededTenant, seed_tenant
+from tests.fixtures.ingest_runner import IngestThread, wait_until
+from tests.fixtures.mosquitto import MosquittoServer
+from tests.fixtures.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def replay_client(pg_url: str, mosquitto: MosquittoServer) -> Iterator[TestClient]:
+    with TestClient(create_app(pg_url, mosquitto.url)) as test_client:
+        yield test_client
+
+
+def letter(sessions: sessionmaker[Session], device_id: str, payload: dict[str, object]) -> int:
+    with sessions() as session:
+        row = DeadLetter(
+            topic=f"fleet/v1/{device_id}/pos", device_id=device_id, tenant_id=None, reason="unknown_device",
+            detail=f"device {device_id!r} is not registered", payload=json.dumps(payload).encode(),
+        )
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def test_a_tenant_sees_and_replays_letters_of_devices_it_registered_later(
+    replay_client: TestClient,
+    pg_url: str,
+    pg_sessions: sessionmaker[Session],
+    mosquitto: MosquittoServer,
+    tenant: SeededTenant,
+    other_tenant: SeededTenant,
+    unique: str,
+) -> None:
+    device = f"late-{unique}"
+    record = {"ts": datetime.now(UTC).isoformat(), "seq": 1, "lat": 48.2, "lon": 16.3}
+    mine = letter(pg_sessions, device, record)
+    strangers = letter(pg_sessions, f"stranger-{unique}", record)
+
+    assert replay_client.get("/v1/deadletters", headers=tenant.headers).json()["items"] == []
+    with pg_sessions() as session:
+        add_vehicles(session, session.get_one(Tenant, tenant.id), [device])
+        session.commit()
+    listed = [d["id"] for d in replay_client.get("/v1/deadletters", headers=tenant.headers).json()["items"]]
+    assert listed == [mine]
+
+    other = replay_client.post("/v1/deadletters/replay", headers=other_tenant.headers, json={"ids": [mine]})
+    assert other.status_code == 200 and other.json() == {"replayed": 0, "skipped": 0}
+
+    runner = IngestThread(pg_url, mosquitto.url).start()
+    try:
+        response = replay_client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [mine, strangers]})
+        assert response.status_code == 200 and response.json() == {"replayed": 1, "skipped": 0}
+
+        def stored() -> int:
+            with pg_sessions() as session:
+                return int(
+                    session.scalar(
+                        select(func.count()).select_from(Position).join(Vehicle, Vehicle.id == Position.vehicle_id)
+                        .where(Vehicle.device_id == device)
+                    )
+                )
+
+        wait_until(lambda: stored() == 1, "replayed record stored")
+    finally:
+        runner.stop()
+    again = replay_client.post("/v1/deadletters/replay", headers=tenant.headers)
+    assert again.json() == {"replayed": 0, "skipped": 0}
+    with pg_sessions() as session:
+        assert session.get_one(DeadLetter, strangers).replayed_at is None
+
+
+def test_replay_without_a_reachable_broker_is_503(pg_url: str, tenant: SeededTenant) -> None:
+    with TestClient(create_app(pg_url, "mqtt://127.0.0.1:1")) as client:
+        pending = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [1]})
+        assert pending.status_code == 200  # nothing of this tenant's to publish: no broker needed
+    with TestClient(create_app(pg_url)) as client:
+        response = client.post("/v1/deadletters/replay", headers=tenant.headers)
+        assert response.status_code == 503 and "FLEET_MQTT_URL" in response.json()["detail"]
+
+
+def gauge(text: str, state: str) -> float:
+    prefix = f'fleet_api_vehicles{{state="{state}"}} '
+    return float(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix) :])
+
+
+def test_vehicles_gauge_counts_reporting_silent_and_offline(postgres: PostgresServer) -> None:
+    url = postgres.create_database("fleet_gauge")  # a database of its own: the gauge counts every vehicle in it
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    seeded = seed_tenant(sessions, "gauge", ["r1", "r2", "s1", "o1"])
+    now = datetime.now(UTC)
+    with sessions() as session:
+        for device, online, age in (("r1", True, 5), ("r2", None, 10), ("s1", True, 600), ("o1", False, 600)):
+            session.add(
+                VehicleState(vehicle_id=seeded.vehicle_ids[device], online=online, pos_ts=now - timedelta(seconds=age),
+                             pos_seq=1, lat=1.0, lon=1.0, updated_at=now)
+            )
+        session.commit()
+    with TestClient(create_app(url, silent_after_seconds=300)) as client:
+        body = client.get("/metrics").text
+    engine.dispose()
+    assert (gauge(body, "reporting"), gauge(body, "silent"), gauge(body, "offline")) == (2, 1, 1)
