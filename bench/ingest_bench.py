@@ -34,6 +34,7 @@ from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import IngestProcess
 
 DEVICES = 100
+PUBLISH_WINDOW = 20_000
 
 
 @dataclass
@@ -104,9 +105,11 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(timeout=120)
+    # Packet ids are 16-bit: keep fewer than 65,535 publishes outstanding.
+    for start in range(0, len(messages), PUBLISH_WINDOW):
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages[start : start + PUBLISH_WINDOW]]
+        for info in infos:
+            info.wait_for_publish(timeout=120)
     client.disconnect()
     client.loop_stop()
 

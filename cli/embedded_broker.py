@@ -75,7 +75,7 @@ class AmqttThread:
     supports_v5 = False
 
     def __init__(self) -> None:
-        from amqtt.broker import Broker
+        from amqtt.broker import Broker  # imported only when needed: most runs use mosquitto
 
         self.port = free_port()
         self._loop = asyncio.new_event_loop()

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Sequence
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from fleet.mqtt_url import parse_mqtt_url
 
@@ -19,7 +20,7 @@ def publish_and_wait(mqtt_url: str, messages: Sequence[tuple[str, bytes]], clien
     """Publish `messages` at QoS 1 and return once the broker acknowledged all of them."""
     endpoint = parse_mqtt_url(mqtt_url)
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_prefix}-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+        CallbackAPIVersion.VERSION2, client_id=f"{client_prefix}-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
     )
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)

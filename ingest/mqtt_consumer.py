@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from fleet.mqtt_url import MqttEndpoint
 from ingest import metrics
+from ingest.buffered_client import BufferedClient
 from ingest.messages import InboundMessage
 
 logger = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ class MqttConsumer:
         self._receive_maximum = min(receive_maximum, MAX_RECEIVE_MAXIMUM)
         self._connection = 0
         self.connected = False
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+        self._client = BufferedClient(
+            CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if protocol_v5 else mqtt.MQTTv311,
             clean_session=None if protocol_v5 else False,
@@ -62,7 +64,7 @@ class MqttConsumer:
     def start(self) -> None:
         """Connect in the background; paho reconnects on its own."""
         if self._protocol_v5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self._session_expiry
             properties.ReceiveMaximum = self._receive_maximum
             self._client.connect_async(
@@ -115,7 +117,7 @@ class MqttConsumer:
             self._deliver(
                 InboundMessage(
                     topic=message.topic,
-                    payload=message.payload,
+                    payload=bytes(message.payload),
                     mid=message.mid,
                     qos=message.qos,
                     connection=self._connection,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fleet.db.models import CanSample, DeadLetter, Position, Vehicle, VehicleState
+from fleet.db.models import Base, CanSample, DeadLetter, Position, Vehicle, VehicleState
 from fleet.db.partitions import ensure_partitions
 from ingest.batch import Device, Rows
 
@@ -85,8 +85,8 @@ class Store:
         counts = WriteCounts()
         created: set[tuple[str, date]] = set()
         for stream, table, columns, data in (
-            ("pos", Position.__table__, POSITION_COLUMNS, rows.positions),
-            ("can", CanSample.__table__, CAN_COLUMNS, rows.can_samples),
+            ("pos", Base.metadata.tables["positions"], POSITION_COLUMNS, rows.positions),
+            ("can", Base.metadata.tables["can_samples"], CAN_COLUMNS, rows.can_samples),
         ):
             if not data:
                 continue
@@ -162,6 +162,7 @@ class Store:
 def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], data: list[dict[str, Any]]) -> int:
     """COPY rows into a temporary staging table, then insert the ones not stored yet."""
     raw = connection.connection.driver_connection
+    assert raw is not None, "a live psycopg connection"
     column_list = ", ".join(columns)
     stage = f"stage_{table}"
     with raw.cursor() as cursor:

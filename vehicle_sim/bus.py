@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleet.contract.records import CanRecord, PositionRecord
-from vehicle_sim.routes import GeoPoint, Route, normalize_heading
+from vehicle_sim.routes import GeoPoint, Route, Stop, normalize_heading
 
 # Largest integration step: the kinematics stay smooth even when the caller ticks rarely.
 STEP_S = 0.5
@@ -247,6 +247,7 @@ class Bus:
         """Find the next halt strictly ahead of the bus and the distance to it."""
         route, here = self.route, self._distance_m
         ahead = 0.5  # metres: the stop the bus is leaving is not the next one
+        stop: Stop | None
         if route.loop:
             stop = min(route.stops, key=lambda s: (s.distance_m - here - ahead) % route.length_m)
             gap = (stop.distance_m - here) % route.length_m

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from fleet.contract.codec import encode_message
 from fleet.contract.records import Record, StatusRecord
@@ -41,7 +42,7 @@ class Device:
         self,
         device_id: str,
         endpoint: MqttEndpoint,
-        protocol: int = mqtt.MQTTv311,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.device_id = device_id
@@ -56,7 +57,7 @@ class Device:
         self._pending_online: StatusRecord | None = None
         self._offline: StatusRecord | None = None
 
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, protocol=protocol)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=protocol)
         if endpoint.username:
             self._client.username_pw_set(endpoint.username, endpoint.password)
         if endpoint.tls:

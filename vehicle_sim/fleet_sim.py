@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.topics import Stream, uplink_topic
 from fleet.mqtt_url import MqttEndpoint, parse_mqtt_url
@@ -52,7 +52,7 @@ class SimulatedFleet:
         self,
         endpoint: MqttEndpoint,
         settings: SimSettings,
-        protocol: int = mqtt.MQTTv311,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         clock: Callable[[], datetime] = utc_now,
         routes: tuple[Route, ...] | None = None,
     ) -> None:
@@ -163,7 +163,12 @@ def _next_deadline(previous: float, interval: float, now: float) -> float:
     return following
 
 
-def run_simulation(mqtt_url: str, settings: SimSettings, stop: threading.Event, protocol: int = mqtt.MQTTv311) -> None:
+def run_simulation(
+    mqtt_url: str,
+    settings: SimSettings,
+    stop: threading.Event,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+) -> None:
     """Simulate `settings.vehicles` buses against the broker at `mqtt_url` until `stop` is set."""
     fleet = SimulatedFleet(parse_mqtt_url(mqtt_url), settings, protocol)
     fleet.start()

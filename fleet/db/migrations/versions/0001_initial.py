@@ -16,7 +16,7 @@ depends_on = None
 
 # Time series are range-partitioned by day on PostgreSQL (ingest creates partitions on demand); the
 # primary key (vehicle_id, ts) is the idempotency key and must contain the partition column.
-PARTITIONED = {"postgresql_partition_by": "RANGE (ts)"}
+PARTITION_BY_DAY = "RANGE (ts)"
 
 
 def upgrade() -> None:
@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("hdop", sa.Float),
         sa.Column("received_at", UtcDateTime, nullable=False),
         sa.PrimaryKeyConstraint("vehicle_id", "ts", name="pk_positions"),
-        **PARTITIONED,
+        postgresql_partition_by=PARTITION_BY_DAY,
     )
     op.create_table(
         "can_samples",
@@ -89,7 +89,7 @@ def upgrade() -> None:
         sa.Column("battery_soc_pct", sa.Float),
         sa.Column("received_at", UtcDateTime, nullable=False),
         sa.PrimaryKeyConstraint("vehicle_id", "ts", name="pk_can_samples"),
-        **PARTITIONED,
+        postgresql_partition_by=PARTITION_BY_DAY,
     )
     op.create_table(
         "vehicle_state",
