@@ -1,0 +1,631 @@
+"""Deployment files: Dockerfile, wheel, docker-compose, Helm chart, kustomize. All offline; no cluster, no engine.
+
+Every test here checks something that can break: a lint finding, a missing file, an invalid manifest, a value
+the schema lets through, a selector that would change on upgrade, k8s/base/ out of step with the chart.
+"""
+
+import copy
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHART = ROOT / "helm" / "fleet"
+ALERTS = CHART / "files" / "alerts.yml"
+COMPOSE = ROOT / "docker-compose.yml"
+OVERLAYS = ROOT / "k8s" / "overlays"
+
+# API groups of custom resources: checked against their CRDs' required fields below, not by kubernetes-validate.
+CRD_API_VERSIONS = ("traefik.io/v1alpha1", "monitoring.coreos.com/v1")
+
+# Every switch on, for a cluster that serves the CRDs.
+ALL_ON: dict[str, Any] = {
+    "commonLabels": {"team": "platform"},
+    "database": {"url": "postgresql://fleet:secret@db.example:5432/fleet"},
+    "simulator": {"enabled": True},
+    "mosquitto": {"enabled": True},
+    "ingressRoute": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "certResolver": "le"}},
+    "ingress": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "secretName": "fleet-tls"}},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboards": {"enabled": True},
+    "networkPolicy": {
+        "apiFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}],
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "egress": {
+            "enabled": True,
+            "extraRules": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 5432}]}],
+        },
+    },
+    "api": {"autoscaling": {"enabled": False}, "replicas": 3},
+}
+
+
+def _load_render_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_k8s", ROOT / "scripts" / "render_k8s.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_k8s = _load_render_script()
+KUBE_VERSION: str = render_k8s.KUBE_VERSION
+
+
+def run(*args: str | Path, cwd: Path = ROOT, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command; the test fails with its output when it exits non-zero."""
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+    )
+    return result
+
+
+def tool(name: str) -> str:
+    """A tool of the venv (hadolint, kubectl, kubernetes-validate), else from PATH."""
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    assert found, f"{name} is not installed (scripts/test.sh installs the test tools)"
+    return found
+
+
+def render(values: Mapping[str, Any] | None = None, api_versions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The chart's objects for these values."""
+    return render_k8s.documents(render_k8s.render_chart(values or {}, api_versions=api_versions))
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind/name, pod template) of every workload."""
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
+            yield f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]
+
+
+def validate_builtin(objects: list[dict[str, Any]], tmp_path: Path, name: str) -> None:
+    """`kubernetes-validate --strict` on every object of a built-in kind; each must be found and pass."""
+    builtin = [o for o in objects if o["apiVersion"] not in CRD_API_VERSIONS]
+    assert builtin
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all(builtin, sort_keys=False))
+    result = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "-k", KUBE_VERSION, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    # A kind without a schema (a typo'd apiVersion) is only a WARN with exit status 0: count the passes instead.
+    passed = [line for line in output.splitlines() if line.startswith("INFO") and " passed " in line]
+    problems = [line for line in output.splitlines() if line not in passed]
+    assert result.returncode == 0 and len(passed) == len(builtin), (
+        f"{len(passed)} of {len(builtin)} objects passed:\n" + "\n".join(problems)
+    )
+
+
+@pytest.fixture(scope="module")
+def default_objects() -> list[dict[str, Any]]:
+    return render()
+
+
+@pytest.fixture(scope="module")
+def all_on_objects() -> list[dict[str, Any]]:
+    return render(ALL_ON, api_versions=CRD_API_VERSIONS)
+
+
+# --- image --------------------------------------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    run(tool("hadolint"), "Dockerfile")
+
+
+def test_dockerfile_is_multistage_pinned_and_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
+    assert len(bases) >= 2, "builder and runtime stages"
+    assert all(re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base) for base in bases), bases
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users and re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]), "the final USER must be numeric and not root"
+    assert re.search(r'^ENTRYPOINT \["fleet"\]$', text, re.MULTILINE)
+    assert re.search(r'^CMD \["--help"\]$', text, re.MULTILINE)
+
+
+def test_docker_build_context_holds_every_package_and_nothing_else() -> None:
+    """.dockerignore is an allow-list, and it and the Dockerfile's COPYs cover pyproject's packages."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    ignore = [line for line in ignore if line and not line.startswith("#")]
+    assert ignore[0] == "*", ".dockerignore must exclude everything first"
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    copied = set(re.findall(r"^COPY (?!--from)(\S+) ", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    for package in packages:
+        assert package in allowed, f"{package} is not in .dockerignore's allow-list"
+        assert package in copied, f"the Dockerfile does not COPY {package}"
+
+
+def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
+    """The wheel carries every package and data file: built from a copy of the tree, installed with its pinned
+    dependencies into a fresh venv, `fleet --help` runs outside the repository."""
+    source = tmp_path / "src"
+    source.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in {pattern.rstrip("*") for pattern in include}:
+        shutil.copytree(ROOT / package, source / package, ignore=ignore)
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", dist, source, cwd=tmp_path)
+    (wheel,) = dist.glob("fleet-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for required in ("cli/main.py", "fleet/db/alembic.ini", "ingest/service.py", "api/app.py"):
+        assert required in names, f"{required} is missing from the wheel"
+    assert any(n.startswith("fleet/db/migrations/versions/") and n.endswith(".py") for n in names)
+    assert any(n.startswith("fleet/contract/schemas/v1/") and n.endswith(".json") for n in names)
+    assert any(n.startswith("vehicle_sim/routes/") and n.endswith(".json") for n in names)
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", wheel, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = run(venv / "bin" / "fleet", "--help", cwd=tmp_path, env=env)
+    for command in ("migrate", "ingest", "api", "sim", "tenant", "vehicle", "up"):
+        assert command in result.stdout
+    # Imported from the venv, not from the working tree.
+    where = run(python, "-c", "import cli, fleet; print(cli.__file__, fleet.__file__)", cwd=tmp_path, env=env)
+    assert str(ROOT) not in where.stdout, where.stdout
+
+
+# --- docker-compose -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def test_compose_config_is_valid() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "POSTGRES_", "GRAFANA_", "TRAEFIK_"))}
+    run(tool("docker-compose"), "-f", COMPOSE, "config", "-q", env=env)
+
+
+def _bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> repository path of a service's ./ bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = ROOT / source
+    return mounts
+
+
+def test_compose_mounts_point_at_files_of_the_repository(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    mosquitto = _bind_mounts(services["mosquitto"])
+    assert mosquitto["/mosquitto/config/mosquitto.conf"] == CHART / "files" / "mosquitto.conf"
+    prometheus = _bind_mounts(services["prometheus"])
+    assert prometheus["/etc/prometheus/prometheus.yml"] == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    assert prometheus["/etc/prometheus/rules/alerts.yml"] == ALERTS
+    grafana = _bind_mounts(services["grafana"])
+    assert grafana["/etc/grafana/provisioning"] == ROOT / "deploy" / "grafana" / "provisioning"
+    assert grafana["/var/lib/grafana/dashboards"] == CHART / "files" / "dashboards"
+    traefik = _bind_mounts(services["traefik"])
+    named = (("mosquitto", mosquitto), ("prometheus", prometheus), ("grafana", grafana), ("traefik", traefik))
+    for name, mounts in named:
+        for target, source in mounts.items():
+            assert source.exists(), f"{name} mounts {source.relative_to(ROOT)} at {target}, which does not exist"
+    assert list(grafana["/var/lib/grafana/dashboards"].glob("*.json")), "no dashboard to provision"
+    assert any(grafana["/etc/grafana/provisioning"].rglob("*.y*ml")), "no Grafana provisioning file"
+
+    # The broker's persistence_location is a volume, so sessions and queues survive `docker-compose down`/`up`.
+    conf = (CHART / "files" / "mosquitto.conf").read_text()
+    location = re.search(r"^persistence_location\s+(\S+)", conf, re.MULTILINE)
+    assert location
+    targets = [v.split(":")[1].rstrip("/") for v in services["mosquitto"]["volumes"]]
+    assert location.group(1).rstrip("/") in targets
+
+
+def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    fleet = {name: s for name, s in services.items() if s.get("image") == "fleet:local"}
+    assert set(fleet) >= {"migrate", "ingest-1", "ingest-2", "api", "sim"}
+    assert all(s.get("build") == "." for s in fleet.values()), "every fleet service builds ./Dockerfile"
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
+    assert services["traefik"]["image"].startswith("traefik:v3")
+    traefik = _bind_mounts(services["traefik"])
+    assert traefik["/etc/traefik/traefik.yml"] == ROOT / "deploy" / "traefik" / "traefik.yml"
+    assert traefik["/etc/traefik/dynamic"] == ROOT / "deploy" / "traefik" / "dynamic"
+    assert not any("docker.sock" in v for v in services["traefik"].get("volumes", [])), "file provider, no socket"
+    static = yaml.safe_load(traefik["/etc/traefik/traefik.yml"].read_text())
+    assert not static.get("api", {}).get("dashboard"), "the Traefik dashboard is off by default"
+
+    ingest = [services["ingest-1"], services["ingest-2"]]
+    assert len({s["environment"]["FLEET_INGEST_CLIENT_ID"] for s in ingest}) == 2, "distinct client ids"
+    assert {s["environment"]["FLEET_INGEST_SHARE_GROUP"] for s in ingest} == {"ingest"}
+    for name in ("ingest-1", "ingest-2", "api"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert "healthcheck" in services[name], name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["command"] == ["migrate"]
+    for name in ("postgres", "mosquitto", "prometheus", "grafana", "traefik"):
+        assert "healthcheck" in services[name], name
+
+
+# --- Helm chart ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [{}, ALL_ON], ids=["defaults", "all-on"])
+def test_chart_lints(values: dict[str, Any]) -> None:
+    import helm_python
+
+    report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
+    findings = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not report["errors"] and not findings, report
+
+
+def test_default_render_is_valid(default_objects: list[dict[str, Any]], tmp_path: Path) -> None:
+    kinds = {o["kind"] for o in default_objects}
+    expected = {
+        "StatefulSet",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceAccount",
+    }
+    assert kinds >= expected, expected - kinds
+    assert not kinds & {"IngressRoute", "ServiceMonitor", "PrometheusRule", "Ingress", "Secret"}
+    validate_builtin(default_objects, tmp_path, "defaults")
+
+
+def test_all_on_render_is_valid(all_on_objects: list[dict[str, Any]], tmp_path: Path) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in all_on_objects}
+    for expected in [
+        ("IngressRoute", "fleet-api"),
+        ("Ingress", "fleet-api"),
+        ("ServiceMonitor", "fleet-api"),
+        ("ServiceMonitor", "fleet-ingest"),
+        ("PrometheusRule", "fleet"),
+        ("Deployment", "fleet-simulator"),
+        ("StatefulSet", "fleet-mosquitto"),
+        ("Secret", "fleet-database"),
+        ("ConfigMap", "fleet-dashboards"),
+    ]:
+        assert expected in names, expected
+    validate_builtin(all_on_objects, tmp_path, "all-on")
+
+
+def test_crd_objects_need_their_apis() -> None:
+    """Without the CRDs' API versions, the switched-on IngressRoute, ServiceMonitor and PrometheusRule are left out."""
+    kinds = {o["kind"] for o in render(ALL_ON)}
+    assert not kinds & {"IngressRoute", "ServiceMonitor", "PrometheusRule"}
+    assert "Ingress" in kinds
+
+
+# Fields the CRDs (traefik.io IngressRoute, monitoring.coreos.com ServiceMonitor and PrometheusRule) require.
+CRD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "IngressRoute": {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["routes"],
+                "properties": {
+                    "entryPoints": {"type": "array", "items": {"type": "string"}},
+                    "routes": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["match"],
+                            "properties": {
+                                "kind": {"enum": ["Rule"]},
+                                "match": {"type": "string", "minLength": 1},
+                                "services": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "port": {"type": ["integer", "string"]},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "tls": {"type": "object"},
+                },
+            }
+        },
+    },
+    "ServiceMonitor": {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["selector", "endpoints"],
+                "properties": {
+                    "selector": {"type": "object", "minProperties": 1},
+                    "endpoints": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["port"],
+                            "properties": {
+                                "port": {"type": "string"},
+                                "path": {"type": "string"},
+                                "interval": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "PrometheusRule": {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["groups"],
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "rules"],
+                            "properties": {
+                                "name": {"type": "string", "minLength": 1},
+                                "rules": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["expr"],
+                                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                        "properties": {
+                                            "expr": {"type": ["string", "integer"]},
+                                            "for": {"type": "string"},
+                                            "labels": {"type": "object"},
+                                            "annotations": {"type": "object"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    },
+}
+
+
+def test_crd_objects_have_required_fields_and_point_at_rendered_services(
+    all_on_objects: list[dict[str, Any]],
+) -> None:
+    services = by_kind(all_on_objects, "Service")
+    crd_objects = [o for o in all_on_objects if o["apiVersion"] in CRD_API_VERSIONS]
+    assert {o["kind"] for o in crd_objects} == set(CRD_SCHEMAS)
+    for obj in crd_objects:
+        jsonschema.validate(obj, CRD_SCHEMAS[obj["kind"]])
+
+    for route in by_kind(all_on_objects, "IngressRoute").values():
+        for rule in route["spec"]["routes"]:
+            assert "/metrics" not in rule["match"] and "PathPrefix(`/`)" not in rule["match"], "metrics stay internal"
+            for target in rule["services"]:
+                ports = {p["name"] for p in services[target["name"]]["spec"]["ports"]}
+                assert target["port"] in ports, f"IngressRoute -> {target['name']}:{target['port']}"
+
+    jobs = set()
+    for monitor in by_kind(all_on_objects, "ServiceMonitor").values():
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        matched = [s for s in services.values() if selector.items() <= s["metadata"]["labels"].items()]
+        assert len(matched) == 1, f"ServiceMonitor {monitor['metadata']['name']} selects {len(matched)} Services"
+        ports = {p["name"] for p in matched[0]["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert endpoint["port"] in ports
+            jobs |= {r["replacement"] for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"}
+    # The alert rules select on these job names.
+    assert jobs == {"fleet-api", "fleet-ingest"}
+
+
+def test_prometheus_rule_carries_the_alerts_file(all_on_objects: list[dict[str, Any]]) -> None:
+    (rule,) = by_kind(all_on_objects, "PrometheusRule").values()
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    assert groups
+    assert rule["spec"]["groups"] == groups
+
+
+def test_values_schema_rejects_typos() -> None:
+    import helm_python
+
+    with helm_python.Chart.load(CHART) as chart:
+        chart.validate_schema(chart.values)  # the defaults pass
+    typos: list[tuple[dict[str, Any], str]] = [
+        ({"ingest": {"replicsa": 3}}, "replicsa"),
+        ({"serviceMonitr": {"enabled": True}}, "serviceMonitr"),
+        ({"api": {"autoscaling": {"enable": True}}}, "enable"),
+    ]
+    for typo, key in typos:
+        with pytest.raises(helm_python.HelmValuesError, match=key):
+            render(typo)
+    with pytest.raises(helm_python.HelmValuesError):
+        render({"ingest": {"replicas": "two"}})
+    with pytest.raises(helm_python.HelmValuesError):
+        render({"config": {"env": {"NOT_FLEET": "1"}}})
+
+
+def test_every_value_is_documented() -> None:
+    """Each key of values.yaml has a comment line above it, unless an ancestor is documented as a whole (`# --`)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    stack: list[tuple[int, bool]] = []  # (indent, covered by a `# --` comment)
+    for number, line in enumerate(lines):
+        match = re.match(r"^( *)([A-Za-z_][\w.-]*):", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        covered = any(c for _, c in stack)
+        above = lines[number - 1].strip() if number else ""
+        if not covered and not above.startswith("#"):
+            undocumented.append(f"line {number + 1}: {line.strip()}")
+        stack.append((indent, covered or above.startswith("# --")))
+    assert not undocumented, undocumented
+
+
+def _selectors(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    selectors = {}
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind in ("Deployment", "StatefulSet", "PodDisruptionBudget"):
+            selectors[f"{kind}/{name}"] = obj["spec"]["selector"]["matchLabels"]
+        elif kind == "Service":
+            selectors[f"{kind}/{name}"] = obj["spec"]["selector"]
+    return selectors
+
+
+def test_selector_labels_never_change(all_on_objects: list[dict[str, Any]], tmp_path: Path) -> None:
+    """No version in selectors; a new chart version, app version, image and labels leave every selector as it was."""
+    selectors = _selectors(all_on_objects)
+    assert any(k.startswith("StatefulSet/") for k in selectors) and any(k.startswith("Deployment/") for k in selectors)
+    for name, selector in selectors.items():
+        assert not {"app.kubernetes.io/version", "helm.sh/chart", "team"} & selector.keys(), name
+
+    for kind_name, template in pod_specs(all_on_objects):
+        kind, name = kind_name.split("/")
+        if kind != "Job":
+            assert selectors[kind_name].items() <= template["metadata"]["labels"].items(), kind_name
+
+    upgraded = tmp_path / "fleet"
+    shutil.copytree(CHART, upgraded)
+    chart_yaml = yaml.safe_load((upgraded / "Chart.yaml").read_text())
+    chart_yaml.update(version="9.9.9", appVersion="9.9.9")
+    (upgraded / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
+    values = copy.deepcopy(ALL_ON)
+    values["commonLabels"] = {"team": "other", "cost-center": "42"}
+    values["image"] = {"tag": "1.2.3"}
+    after = render_k8s.documents(render_k8s.render_chart(values, api_versions=CRD_API_VERSIONS, chart_dir=upgraded))
+    assert _selectors(after) == selectors
+
+
+def test_pods_are_locked_down_and_probed(all_on_objects: list[dict[str, Any]]) -> None:
+    for name, template in pod_specs(all_on_objects):
+        spec = template["spec"]
+        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        tmp = [v for v in spec["volumes"] if v["name"] == "tmp"]
+        assert tmp and "emptyDir" in tmp[0], name
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert container["resources"]["requests"] and container["resources"]["limits"], name
+            assert any(m["mountPath"] == "/tmp" and m["name"] == "tmp" for m in container["volumeMounts"]), name
+        if not name.startswith("Job/"):
+            assert "checksum/config" in template["metadata"].get("annotations", {}), name
+
+    workloads = {**by_kind(all_on_objects, "Deployment"), **by_kind(all_on_objects, "StatefulSet")}
+    for name in ("fleet-api", "fleet-ingest"):
+        (container,) = workloads[name]["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        env = {e["name"]: e for e in container["env"]}
+        assert env["FLEET_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "fleet-database", name
+
+
+def test_ingest_is_a_statefulset_with_stable_client_ids(all_on_objects: list[dict[str, Any]]) -> None:
+    ingest = by_kind(all_on_objects, "StatefulSet")["fleet-ingest"]
+    headless = by_kind(all_on_objects, "Service")[ingest["spec"]["serviceName"]]
+    assert headless["spec"]["clusterIP"] == "None"
+    pod = ingest["spec"]["template"]["spec"]
+    assert 25 <= pod["terminationGracePeriodSeconds"] <= 120
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["FLEET_INGEST_CLIENT_ID"]["value"].endswith("$(POD_NAME)")
+    assert env["FLEET_INGEST_SHARE_GROUP"]["value"] == "ingest"
+    assert env["FLEET_INGEST_HTTP_HOST"]["value"] == "0.0.0.0"
+
+
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(all_on_objects: list[dict[str, Any]]) -> None:
+    job = by_kind(all_on_objects, "Job")["fleet-migrate"]
+    hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
+    assert hooks == {"pre-install", "pre-upgrade"}
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    # The Secret the Job reads must exist before it: a hook of lower weight.
+    secret = by_kind(all_on_objects, "Secret")["fleet-database"]
+    assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+
+
+def test_mosquitto_config_map_is_the_shared_file(all_on_objects: list[dict[str, Any]]) -> None:
+    config = by_kind(all_on_objects, "ConfigMap")["fleet-mosquitto-config"]
+    shipped = (CHART / "files" / "mosquitto.conf").read_text()
+    assert config["data"]["mosquitto.conf"].strip() == shipped.strip()
+
+
+# --- kustomize ----------------------------------------------------------------------------------------------------
+
+
+def test_k8s_base_is_generated_from_the_chart() -> None:
+    problems = render_k8s.drift(render_k8s.build_base(render_k8s.load_values()))
+    assert not problems, f"{problems}; run: .venv/bin/python scripts/render_k8s.py"
+
+
+@pytest.mark.parametrize("overlay", sorted(p.name for p in OVERLAYS.iterdir() if p.is_dir()))
+def test_overlay_builds_and_validates(overlay: str, tmp_path: Path) -> None:
+    kustomization = yaml.safe_load((OVERLAYS / overlay / "kustomization.yaml").read_text())
+    assert "commonLabels" not in kustomization and kustomization.get("labels"), "use `labels:`, not commonLabels"
+    assert all(not entry.get("includeSelectors") for entry in kustomization["labels"])
+    built = run(tool("kubectl"), "kustomize", OVERLAYS / overlay).stdout
+    objects = [doc for doc in yaml.safe_load_all(built) if doc]
+    assert {"StatefulSet", "Deployment", "Job", "Service"} <= {o["kind"] for o in objects}
+    assert all(o["metadata"].get("namespace") for o in objects), "every object lands in the overlay's namespace"
+    validate_builtin(objects, tmp_path, overlay)
+    # The overlay's labels stay out of the selectors the chart defines.
+    base = _selectors(render(render_k8s.load_values()))
+    for name, selector in _selectors(objects).items():
+        if name in base:
+            assert selector == base[name], name
