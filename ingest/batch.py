@@ -34,14 +34,28 @@ class DeadLetterRow:
     payload: bytes
 
 
+# Column order of the rows built here: the COPY column lists of the store.
+POSITION_COLUMNS = (
+    "vehicle_id", "ts", "seq", "lat", "lon", "speed_kmh", "heading_deg", "alt_m", "sats", "hdop", "received_at",
+)  # fmt: skip
+CAN_COLUMNS = (
+    "vehicle_id", "ts", "seq", "fuel_level_pct", "fuel_used_total_l", "distance_total_km", "engine_speed_rpm",
+    "engine_hours_total_h", "coolant_temp_c", "doors_open_mask", "door_count", "passenger_count", "battery_soc_pct",
+    "received_at",
+)  # fmt: skip
+_TS, _SEQ = 1, 2
+
+Row = tuple[Any, ...]
+
+
 @dataclass(slots=True)
 class Rows:
-    """Rows for one transaction, deduplicated by primary key; latest state per vehicle."""
+    """Rows for one transaction, deduplicated by primary key, and the newest row of each vehicle."""
 
-    positions: dict[tuple[int, datetime], dict[str, Any]] = field(default_factory=dict)
-    can_samples: dict[tuple[int, datetime], dict[str, Any]] = field(default_factory=dict)
-    pos_state: dict[int, dict[str, Any]] = field(default_factory=dict)
-    can_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+    positions: dict[tuple[int, datetime], Row] = field(default_factory=dict)
+    can_samples: dict[tuple[int, datetime], Row] = field(default_factory=dict)
+    newest_position: dict[int, Row] = field(default_factory=dict)
+    newest_can_sample: dict[int, Row] = field(default_factory=dict)
     status_state: dict[int, dict[str, Any]] = field(default_factory=dict)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     tenant_of_dead_letter: list[int | None] = field(default_factory=list)
@@ -60,11 +74,12 @@ class Rows:
         self.message_results[(stream, result)] = self.message_results.get((stream, result), 0) + 1
 
 
-def decode_all(
-    messages: Sequence[InboundMessage], now: datetime, limits: DecodeLimits
-) -> list[DecodedMessage | DeadLetterRow]:
+Decoded = DecodedMessage | DeadLetterRow
+
+
+def decode_all(messages: Sequence[InboundMessage], now: datetime, limits: DecodeLimits) -> list[Decoded]:
     """Decode every message; a message unusable as a whole becomes a dead letter."""
-    decoded: list[DecodedMessage | DeadLetterRow] = []
+    decoded: list[Decoded] = []
     for message in messages:
         try:
             decoded.append(decode_message(message.topic, message.payload, now, limits))
@@ -83,7 +98,7 @@ def _whole_message_dead_letter(message: InboundMessage, reason: Reason, detail: 
     return DeadLetterRow(message.topic, device_id, stream_name, reason, detail, message.payload)
 
 
-def device_ids(decoded: Sequence[DecodedMessage | DeadLetterRow]) -> set[str]:
+def device_ids(decoded: Sequence[Decoded]) -> set[str]:
     """Device ids whose registration the batch needs."""
     return {d.device_id for d in decoded if isinstance(d, DecodedMessage)} | {
         d.device_id for d in decoded if isinstance(d, DeadLetterRow) and d.device_id
@@ -92,7 +107,7 @@ def device_ids(decoded: Sequence[DecodedMessage | DeadLetterRow]) -> set[str]:
 
 def build_rows(
     messages: Sequence[InboundMessage],
-    decoded: Sequence[DecodedMessage | DeadLetterRow],
+    decoded: Sequence[Decoded],
     devices: Mapping[str, Device],
     received_at: datetime,
 ) -> Rows:
@@ -130,74 +145,35 @@ def build_rows(
     return rows
 
 
-def _newer(candidate: dict[str, Any], current: dict[str, Any] | None, ts_key: str, seq_key: str) -> bool:
-    return current is None or (candidate[ts_key], candidate[seq_key]) > (current[ts_key], current[seq_key])
+def _keep(rows: dict[tuple[int, datetime], Row], newest: dict[int, Row], row: Row) -> None:
+    """Add a row unless its key is in the batch already; track the vehicle's newest row in (ts, seq)."""
+    vehicle_id, ts = row[0], row[_TS]
+    if rows.setdefault((vehicle_id, ts), row) is not row:
+        return
+    current = newest.get(vehicle_id)
+    if current is None or (ts, row[_SEQ]) > (current[_TS], current[_SEQ]):
+        newest[vehicle_id] = row
 
 
 def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: datetime) -> None:
     vehicle_id = device.vehicle_id
     for record in item.records:
         if isinstance(record, PositionRecord):
-            position = {
-                "vehicle_id": vehicle_id,
-                "ts": record.ts,
-                "seq": record.seq,
-                "lat": record.lat,
-                "lon": record.lon,
-                "speed_kmh": record.speed_kmh,
-                "heading_deg": record.heading_deg,
-                "alt_m": record.alt_m,
-                "sats": record.sats,
-                "hdop": record.hdop,
-                "received_at": received_at,
-            }
-            rows.positions.setdefault((vehicle_id, record.ts), position)
-            state = {
-                "vehicle_id": vehicle_id,
-                "pos_ts": record.ts,
-                "pos_seq": record.seq,
-                "lat": record.lat,
-                "lon": record.lon,
-                "speed_kmh": record.speed_kmh,
-                "heading_deg": record.heading_deg,
-                "updated_at": received_at,
-            }
-            if _newer(state, rows.pos_state.get(vehicle_id), "pos_ts", "pos_seq"):
-                rows.pos_state[vehicle_id] = state
+            position = (
+                vehicle_id, record.ts, record.seq, record.lat, record.lon, record.speed_kmh, record.heading_deg,
+                record.alt_m, record.sats, record.hdop, received_at,
+            )  # fmt: skip
+            _keep(rows.positions, rows.newest_position, position)
         elif isinstance(record, CanRecord):
             doors = record.doors_open
             mask = sum(1 << i for i, is_open in enumerate(doors) if is_open) if doors is not None else None
-            sample = {
-                "vehicle_id": vehicle_id,
-                "ts": record.ts,
-                "seq": record.seq,
-                "fuel_level_pct": record.fuel_level_pct,
-                "fuel_used_total_l": record.fuel_used_total_l,
-                "distance_total_km": record.distance_total_km,
-                "engine_speed_rpm": record.engine_speed_rpm,
-                "engine_hours_total_h": record.engine_hours_total_h,
-                "coolant_temp_c": record.coolant_temp_c,
-                "doors_open_mask": mask,
-                "door_count": len(doors) if doors is not None else None,
-                "passenger_count": record.passenger_count,
-                "battery_soc_pct": record.battery_soc_pct,
-                "received_at": received_at,
-            }
-            rows.can_samples.setdefault((vehicle_id, record.ts), sample)
-            state = {
-                "vehicle_id": vehicle_id,
-                "can_ts": record.ts,
-                "can_seq": record.seq,
-                "fuel_level_pct": record.fuel_level_pct,
-                "distance_total_km": record.distance_total_km,
-                "passenger_count": record.passenger_count,
-                "battery_soc_pct": record.battery_soc_pct,
-                "doors_open_mask": mask,
-                "door_count": sample["door_count"],
-                "updated_at": received_at,
-            }
-            if _newer(state, rows.can_state.get(vehicle_id), "can_ts", "can_seq"):
-                rows.can_state[vehicle_id] = state
+            sample = (
+                vehicle_id, record.ts, record.seq, record.fuel_level_pct, record.fuel_used_total_l,
+                record.distance_total_km, record.engine_speed_rpm, record.engine_hours_total_h, record.coolant_temp_c,
+                mask, len(doors) if doors is not None else None, record.passenger_count, record.battery_soc_pct,
+                received_at,
+            )  # fmt: skip
+            _keep(rows.can_samples, rows.newest_can_sample, sample)
         elif isinstance(record, StatusRecord):
             state = {
                 "vehicle_id": vehicle_id,
@@ -206,5 +182,6 @@ def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: 
                 "online": record.state == "online",
                 "updated_at": received_at,
             }
-            if _newer(state, rows.status_state.get(vehicle_id), "status_ts", "status_seq"):
+            current = rows.status_state.get(vehicle_id)
+            if current is None or (record.ts, record.seq) > (current["status_ts"], current["status_seq"]):
                 rows.status_state[vehicle_id] = state

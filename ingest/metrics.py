@@ -32,8 +32,6 @@ WRITE_DURATION = Histogram(
 )
 WRITE_ERRORS = Counter("fleet_ingest_write_errors_total", "Failed batch writes", ["kind"])
 PENDING = Gauge("fleet_ingest_pending_messages", "Messages received and not yet acknowledged")
-OLDEST_PENDING_AGE = Gauge(
-    "fleet_ingest_oldest_pending_age_seconds", "Age of the oldest message not yet acknowledged"
-)
+OLDEST_PENDING_AGE = Gauge("fleet_ingest_oldest_pending_age_seconds", "Age of the oldest message not yet acknowledged")
 BROKER_CONNECTED = Gauge("fleet_ingest_broker_connected", "1 while connected to the broker")
 DATABASE_READY = Gauge("fleet_ingest_database_ready", "1 while the last database write succeeded")

@@ -11,12 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.db.models import Base, CanSample, DeadLetter, Position, Vehicle, VehicleState
 from fleet.db.partitions import ensure_partitions
-from ingest.batch import Device, Rows
+from ingest.batch import CAN_COLUMNS, POSITION_COLUMNS, Device, Row, Rows
 
 # Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
 DEVICE_CACHE_SECONDS = 60.0
-
-
 
 
 def _state_from_stage(stage: str, prefix: str, columns: tuple[str, ...]) -> str:
@@ -44,8 +42,10 @@ CAN_STATE_COLUMNS = (
 POSITION_STATE_FROM_STAGE = _state_from_stage("stage_positions", "pos", POSITION_STATE_COLUMNS)
 CAN_STATE_FROM_STAGE = _state_from_stage("stage_can_samples", "can", CAN_STATE_COLUMNS)
 
-POSITION_COLUMNS = tuple(c.name for c in Position.__table__.columns)
-CAN_COLUMNS = tuple(c.name for c in CanSample.__table__.columns)
+if {c.name for c in Position.__table__.columns} != set(POSITION_COLUMNS) or {
+    c.name for c in CanSample.__table__.columns
+} != set(CAN_COLUMNS):
+    raise RuntimeError("ingest.batch's row columns are out of step with the positions / can_samples tables")
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ class Store:
             if not data:
                 continue
             created |= self._ensure_partitions(connection, table.name, {ts.date() for _, ts in data})
-            counts.stored[stream] = self._insert_new(connection, table, columns, list(data.values()))
+            counts.stored[stream] = self._insert_new(connection, table, columns, data.values())
         if self._postgres:
             # The staging tables still hold this batch: derive the latest state there, in one statement each.
             if rows.positions:
@@ -99,8 +99,10 @@ class Store:
             if rows.can_samples:
                 connection.exec_driver_sql(CAN_STATE_FROM_STAGE)
         else:
-            self._upsert_state(connection, list(rows.pos_state.values()), "pos_ts", "pos_seq")
-            self._upsert_state(connection, list(rows.can_state.values()), "can_ts", "can_seq")
+            pos_state = _state_rows(rows.newest_position, POSITION_COLUMNS, "pos", POSITION_STATE_COLUMNS)
+            can_state = _state_rows(rows.newest_can_sample, CAN_COLUMNS, "can", CAN_STATE_COLUMNS)
+            self._upsert_state(connection, pos_state, "pos_ts", "pos_seq")
+            self._upsert_state(connection, can_state, "can_ts", "can_seq")
         self._upsert_state(connection, list(rows.status_state.values()), "status_ts", "status_seq")
         counts.stored["status"] = len(rows.status_state)
         if rows.dead_letters:
@@ -132,12 +134,11 @@ class Store:
             ensure_partitions(connection, table, [day for _, day in new])
         return new
 
-    def _insert_new(
-        self, connection: Connection, table: Table, columns: tuple[str, ...], data: list[dict[str, Any]]
-    ) -> int:
+    def _insert_new(self, connection: Connection, table: Table, columns: tuple[str, ...], data: Iterable[Row]) -> int:
         if self._postgres:
             return _copy_insert(connection, table.name, columns, data)
-        result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), data)
+        records = [dict(zip(columns, row, strict=True)) for row in data]
+        result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), records)
         return int(result.rowcount)
 
     def _upsert_state(self, connection: Connection, data: list[dict[str, Any]], ts: str, seq: str) -> None:
@@ -159,7 +160,24 @@ class Store:
         connection.execute(statement, data)
 
 
-def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], data: list[dict[str, Any]]) -> int:
+def _state_rows(
+    newest: dict[int, Row], columns: tuple[str, ...], prefix: str, state_columns: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Latest-state rows from each vehicle's newest row: what the PostgreSQL path derives in SQL."""
+    index = {column: i for i, column in enumerate(columns)}
+    return [
+        {
+            "vehicle_id": vehicle_id,
+            f"{prefix}_ts": row[index["ts"]],
+            f"{prefix}_seq": row[index["seq"]],
+            **{column: row[index[column]] for column in state_columns},
+            "updated_at": row[index["received_at"]],
+        }
+        for vehicle_id, row in newest.items()
+    ]
+
+
+def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], data: Iterable[Row]) -> int:
     """COPY rows into a temporary staging table, then insert the ones not stored yet."""
     raw = connection.connection.driver_connection
     assert raw is not None, "a live psycopg connection"
@@ -169,10 +187,13 @@ def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], d
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+        # Binary COPY costs a tenth of the CPU of text COPY; it needs the column types, read from the table itself.
+        cursor.execute(f"SELECT {column_list} FROM {stage} LIMIT 0")
+        assert cursor.description is not None
+        types = [column.type_code for column in cursor.description]
+        with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in data:
-                copy.write_row([row[c] for c in columns])
-        cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
-        )
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING")
         return int(cursor.rowcount)

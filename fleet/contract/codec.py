@@ -4,15 +4,29 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from fleet.contract.records import RECORD_TYPES, Record
 from fleet.contract.topics import Stream, TopicError, parse_uplink_topic
 
 # A store-and-forward batch of more records than this should be split by the device; it bounds one message's cost.
 MAX_RECORDS_PER_MESSAGE = 1000
+
+R = TypeVar("R", bound=Record)
+
+
+class RecordBatch(BaseModel, Generic[R]):
+    """A store-and-forward message, `{"records": [...]}`, when every record in it is valid."""
+
+    records: list[R] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+
+
+BATCH_TYPES: dict[Stream, type[RecordBatch[Any]]] = {
+    stream: RecordBatch[record_type]  # type: ignore[valid-type]
+    for stream, record_type in RECORD_TYPES.items()
+}
 
 
 class Reason(StrEnum):
@@ -93,9 +107,7 @@ def _split_records(body: Any) -> list[Any]:
 def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimits) -> DecodedMessage:
     """Validate one uplink message; raise MessageRejected when none of it is usable."""
     if len(payload) > limits.max_payload_bytes:
-        raise MessageRejected(
-            Reason.OVERSIZED, f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}"
-        )
+        raise MessageRejected(Reason.OVERSIZED, f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}")
     try:
         device_id, stream = parse_uplink_topic(topic)
     except TopicError as error:
@@ -103,21 +115,26 @@ def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimi
     decoded = DecodedMessage(device_id=device_id, stream=stream)
     record_type = RECORD_TYPES[stream]
     newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
-    if b'"records"' not in payload:
-        # Fast path for the common single record: pydantic parses and validates the JSON in one pass.
-        try:
-            record = record_type.model_validate_json(payload)
-        except ValidationError:
-            pass  # the general path below says precisely what is wrong
+    # Fast path for valid messages: pydantic parses and validates the JSON in one pass. Anything it refuses, and
+    # any record out of the time bounds, takes the general path below, which says precisely what is wrong.
+    try:
+        if b'"records"' in payload:
+            records = BATCH_TYPES[stream].model_validate_json(payload).records
         else:
-            if oldest_allowed <= record.ts <= newest_allowed:
-                decoded.unknown_fields = len(record.model_extra or {})
-                decoded.records.append(record)
-                return decoded
+            records = [record_type.model_validate_json(payload)]
+    except ValidationError:
+        pass
+    else:
+        if all(oldest_allowed <= record.ts <= newest_allowed for record in records):
+            decoded.unknown_fields = sum(len(record.model_extra or {}) for record in records)
+            decoded.records = records
+            return decoded
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as error:
         raise MessageRejected(Reason.BAD_JSON, f"not UTF-8 JSON: {error}") from None
+    except RecursionError:
+        raise MessageRejected(Reason.BAD_JSON, "JSON nested too deeply") from None
 
     for raw in _split_records(body):
         if not isinstance(raw, dict):

@@ -21,7 +21,7 @@ def message_schema(stream_name: str) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://fleet.example/schemas/v1/{stream_name}.json",
         "title": f"{TOPIC_ROOT}/{{device_id}}/{stream_name}",
-        "description": "One record, or a store-and-forward batch {\"records\": [...]}. Unknown fields are ignored.",
+        "description": 'One record, or a store-and-forward batch {"records": [...]}. Unknown fields are ignored.',
         "oneOf": [
             {"$ref": "#/$defs/record"},
             {

@@ -52,6 +52,38 @@ def test_batch_rejects_bad_records_alone() -> None:
     assert "seq" in decoded.rejected[0].detail
 
 
+def test_valid_batch_keeps_every_record_in_order_and_counts_unknown_fields() -> None:
+    records = [
+        {"ts": f"2026-11-23T07:5{k}:00Z", "seq": k, "lat": 1, "lon": 2, "rssi": -70, "extra": {"nested": [k]}}
+        for k in range(5)
+    ]
+    decoded = decode({"records": records, "device_meta": "ignored"})
+    assert [r.seq for r in decoded.records] == [0, 1, 2, 3, 4]
+    assert decoded.unknown_fields == 10 and decoded.rejected == []
+
+
+def test_a_batch_with_one_record_out_of_bounds_rejects_only_that_record() -> None:
+    good = {"ts": "2026-11-23T07:59:00Z", "seq": 1, "lat": 1, "lon": 1}
+    future = {"ts": "2026-11-23T09:00:00Z", "seq": 2, "lat": 1, "lon": 1}
+    decoded = decode({"records": [good, future]})
+    assert [r.seq for r in decoded.records] == [1]
+    assert [r.reason for r in decoded.rejected] == [Reason.FUTURE]
+
+
+def test_a_single_record_with_a_field_named_records_is_judged_as_a_batch() -> None:
+    with pytest.raises(MessageRejected) as caught:
+        decode({"ts": "2026-11-23T07:59:00Z", "seq": 1, "lat": 1, "lon": 1, "records": 5})
+    assert caught.value.reason == Reason.BAD_SHAPE
+
+
+def test_deeply_nested_json_is_a_bad_json_dead_letter() -> None:
+    limits = DecodeLimits(10**8, LIMITS.max_future, LIMITS.max_age)
+    payload = b'{"records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(MessageRejected) as caught:
+        decode_message("fleet/v1/bus-1/pos", payload, NOW, limits)
+    assert caught.value.reason == Reason.BAD_JSON
+
+
 @pytest.mark.parametrize(
     ("ts", "reason"),
     [

@@ -1,0 +1,103 @@
+"""The store's two write paths (PostgreSQL: binary COPY + SQL-derived state; SQLite: inserts) behave alike."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from fleet.contract.codec import DecodeLimits
+from fleet.db.engine import make_engine
+from fleet.db.migrate import upgrade
+from fleet.db.models import CanSample, Position, Vehicle, VehicleState
+from ingest.batch import build_rows, decode_all, device_ids
+from ingest.messages import InboundMessage
+from ingest.store import Store
+from tests.fixtures.factories import seed_tenant
+
+pytestmark = pytest.mark.integration
+
+LIMITS = DecodeLimits(max_payload_bytes=1 << 20, max_future=timedelta(minutes=5), max_age=timedelta(days=30))
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, unique: str) -> Engine:
+    if request.param == "postgresql":
+        engine: Engine = request.getfixturevalue("pg_engine")
+    else:
+        url = request.getfixturevalue("sqlite_url")
+        upgrade(url)
+        engine = make_engine(url)
+    seed_tenant(engine, f"store-{unique}", [f"s-{unique}"])
+    return engine
+
+
+def message(device: str, stream: str, body: object) -> InboundMessage:
+    return InboundMessage(f"fleet/v1/{device}/{stream}", json.dumps(body).encode(), 1, 1, 1, 0.0)
+
+
+def write(engine: Engine, messages: list[InboundMessage]) -> None:
+    store = Store(engine)
+    decoded = decode_all(messages, NOW, LIMITS)
+    with engine.begin() as connection:
+        devices = store.resolve_devices(connection, device_ids(decoded))
+        store.write(connection, build_rows(messages, decoded, devices, NOW))
+
+
+def vehicle_of(engine: Engine, device: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(select(Vehicle.id).where(Vehicle.device_id == device)))
+
+
+def pos(ts: datetime, seq: int, lat: float) -> dict[str, object]:
+    return {"ts": ts.isoformat(), "seq": seq, "lat": lat, "lon": 13.4, "speed_kmh": 20.0, "sats": 9}
+
+
+def test_rows_are_stored_once_and_state_takes_the_newest_in_ts_then_seq(engine: Engine, unique: str) -> None:
+    device = f"s-{unique}"
+    first = [pos(NOW - timedelta(seconds=10), 1, 50.0), pos(NOW - timedelta(seconds=5), 2, 51.0)]
+    write(engine, [message(device, "pos", {"records": first}), message(device, "pos", first[0])])
+    # A later batch: one record newer than the state, one older (late), one repeating a stored key.
+    second = [pos(NOW - timedelta(seconds=1), 3, 52.0), pos(NOW - timedelta(hours=2), 0, 40.0), first[1]]
+    write(engine, [message(device, "pos", {"records": second})])
+    late = [pos(NOW - timedelta(hours=1), 9, 30.0)]
+    write(engine, [message(device, "pos", {"records": late})])
+
+    with engine.connect() as connection:
+        vid = vehicle_of(engine, device)
+        stored = connection.execute(
+            select(Position.seq, Position.lat, Position.sats).where(Position.vehicle_id == vid).order_by(Position.ts)
+        ).all()
+        state = connection.execute(select(VehicleState).where(VehicleState.vehicle_id == vid)).one()
+    assert [(row.seq, row.lat, row.sats) for row in stored] == [
+        (0, 40.0, 9),
+        (9, 30.0, 9),
+        (1, 50.0, 9),
+        (2, 51.0, 9),
+        (3, 52.0, 9),
+    ]
+    assert (state.pos_seq, state.lat, state.speed_kmh) == (3, 52.0, 20.0)
+    assert state.pos_ts == NOW - timedelta(seconds=1)
+
+
+def test_can_samples_keep_door_masks_and_their_own_state(engine: Engine, unique: str) -> None:
+    device = f"s-{unique}"
+    samples = [
+        {"ts": (NOW - timedelta(seconds=4)).isoformat(), "seq": 1, "fuel_level_pct": 80, "doors_open": [True, False]},
+        {"ts": (NOW - timedelta(seconds=2)).isoformat(), "seq": 2, "fuel_level_pct": 79.5, "passenger_count": 12,
+         "doors_open": [False, True, True]},
+    ]  # fmt: skip
+    write(engine, [message(device, "can", {"records": samples})])
+
+    with engine.connect() as connection:
+        vid = vehicle_of(engine, device)
+        stored = connection.execute(
+            select(CanSample.seq, CanSample.doors_open_mask, CanSample.door_count)
+            .where(CanSample.vehicle_id == vid)
+            .order_by(CanSample.ts)
+        ).all()
+        state = connection.execute(select(VehicleState).where(VehicleState.vehicle_id == vid)).one()
+    assert [tuple(row) for row in stored] == [(1, 0b01, 2), (2, 0b110, 3)]
+    assert (state.can_seq, state.fuel_level_pct, state.passenger_count, state.doors_open_mask) == (2, 79.5, 12, 0b110)
+    assert state.pos_ts is None
