@@ -42,20 +42,19 @@ CAN_COLUMNS = (
     "vehicle_id", "ts", "seq", "fuel_level_pct", "fuel_used_total_l", "distance_total_km", "engine_speed_rpm",
     "engine_hours_total_h", "coolant_temp_c", "doors_open_mask", "door_count", "passenger_count", "battery_soc_pct",
     "received_at",
-)  # fmt: skip
-_TS, _SEQ = 1, 2
+)  # fmt: skip# Both kinds of row start with their key and sequence number.
+VEHICLE_ID, TS, SEQ = 0, 1, 2
 
 Row = tuple[Any, ...]
 
 
 @dataclass(slots=True)
 class Rows:
-    """Rows for one transaction, deduplicated by primary key, and the newest row of each vehicle."""
+    """Rows for one transaction."""
 
-    positions: dict[tuple[int, datetime], Row] = field(default_factory=dict)
-    can_samples: dict[tuple[int, datetime], Row] = field(default_factory=dict)
-    newest_position: dict[int, Row] = field(default_factory=dict)
-    newest_can_sample: dict[int, Row] = field(default_factory=dict)
+    # In arrival order; the store's inserts skip keys already stored, in the batch or before.
+    positions: list[Row] = field(default_factory=list)
+    can_samples: list[Row] = field(default_factory=list)
     status_state: dict[int, dict[str, Any]] = field(default_factory=dict)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     tenant_of_dead_letter: list[int | None] = field(default_factory=list)
@@ -145,16 +144,6 @@ def build_rows(
     return rows
 
 
-def _keep(rows: dict[tuple[int, datetime], Row], newest: dict[int, Row], row: Row) -> None:
-    """Add a row unless its key is in the batch already; track the vehicle's newest row in (ts, seq)."""
-    vehicle_id, ts = row[0], row[_TS]
-    if rows.setdefault((vehicle_id, ts), row) is not row:
-        return
-    current = newest.get(vehicle_id)
-    if current is None or (ts, row[_SEQ]) > (current[_TS], current[_SEQ]):
-        newest[vehicle_id] = row
-
-
 def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: datetime) -> None:
     vehicle_id = device.vehicle_id
     for record in item.records:
@@ -163,7 +152,7 @@ def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: 
                 vehicle_id, record.ts, record.seq, record.lat, record.lon, record.speed_kmh, record.heading_deg,
                 record.alt_m, record.sats, record.hdop, received_at,
             )  # fmt: skip
-            _keep(rows.positions, rows.newest_position, position)
+            rows.positions.append(position)
         elif isinstance(record, CanRecord):
             doors = record.doors_open
             mask = sum(1 << i for i, is_open in enumerate(doors) if is_open) if doors is not None else None
@@ -173,7 +162,7 @@ def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: 
                 mask, len(doors) if doors is not None else None, record.passenger_count, record.battery_soc_pct,
                 received_at,
             )  # fmt: skip
-            _keep(rows.can_samples, rows.newest_can_sample, sample)
+            rows.can_samples.append(sample)
         elif isinstance(record, StatusRecord):
             state = {
                 "vehicle_id": vehicle_id,

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.db.models import Base, CanSample, DeadLetter, Position, Vehicle, VehicleState
 from fleet.db.partitions import ensure_partitions
-from ingest.batch import CAN_COLUMNS, POSITION_COLUMNS, Device, Row, Rows
+from ingest.batch import CAN_COLUMNS, POSITION_COLUMNS, SEQ, TS, VEHICLE_ID, Device, Row, Rows
 
 # Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
 DEVICE_CACHE_SECONDS = 60.0
@@ -90,8 +90,8 @@ class Store:
         ):
             if not data:
                 continue
-            created |= self._ensure_partitions(connection, table.name, {ts.date() for _, ts in data})
-            counts.stored[stream] = self._insert_new(connection, table, columns, data.values())
+            created |= self._ensure_partitions(connection, table.name, {row[TS].date() for row in data})
+            counts.stored[stream] = self._insert_new(connection, table, columns, data)
         if self._postgres:
             # The staging tables still hold this batch: derive the latest state there, in one statement each.
             if rows.positions:
@@ -99,8 +99,8 @@ class Store:
             if rows.can_samples:
                 connection.exec_driver_sql(CAN_STATE_FROM_STAGE)
         else:
-            pos_state = _state_rows(rows.newest_position, POSITION_COLUMNS, "pos", POSITION_STATE_COLUMNS)
-            can_state = _state_rows(rows.newest_can_sample, CAN_COLUMNS, "can", CAN_STATE_COLUMNS)
+            pos_state = _state_rows(rows.positions, POSITION_COLUMNS, "pos", POSITION_STATE_COLUMNS)
+            can_state = _state_rows(rows.can_samples, CAN_COLUMNS, "can", CAN_STATE_COLUMNS)
             self._upsert_state(connection, pos_state, "pos_ts", "pos_seq")
             self._upsert_state(connection, can_state, "can_ts", "can_seq")
         self._upsert_state(connection, list(rows.status_state.values()), "status_ts", "status_seq")
@@ -161,15 +161,20 @@ class Store:
 
 
 def _state_rows(
-    newest: dict[int, Row], columns: tuple[str, ...], prefix: str, state_columns: tuple[str, ...]
+    data: list[Row], columns: tuple[str, ...], prefix: str, state_columns: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """Latest-state rows from each vehicle's newest row: what the PostgreSQL path derives in SQL."""
+    """Latest-state rows from each vehicle's newest row in (ts, seq): what the PostgreSQL path derives in SQL."""
+    newest: dict[int, Row] = {}
+    for row in data:
+        current = newest.get(row[VEHICLE_ID])
+        if current is None or (row[TS], row[SEQ]) > (current[TS], current[SEQ]):
+            newest[row[VEHICLE_ID]] = row
     index = {column: i for i, column in enumerate(columns)}
     return [
         {
             "vehicle_id": vehicle_id,
-            f"{prefix}_ts": row[index["ts"]],
-            f"{prefix}_seq": row[index["seq"]],
+            f"{prefix}_ts": row[TS],
+            f"{prefix}_seq": row[SEQ],
             **{column: row[index[column]] for column in state_columns},
             "updated_at": row[index["received_at"]],
         }
