@@ -2,7 +2,7 @@
 
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,8 +19,16 @@ class SharedSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # Default: JSON lines in production (for log collectors), readable text otherwise.
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_logs_in_production(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("environment") == "production":
+            data.setdefault("log_format", "json")
+        return data
 
     @model_validator(mode="after")
     def _default_database(self) -> "SharedSettings":
