@@ -186,3 +186,32 @@ def test_rolling_restart_with_sigterm_loses_nothing(scenario: Scenario) -> None:
 
     scenario.publish(0.2, rolling_restart)
     scenario.assert_exact()
+
+
+def test_scale_down_drains_the_removed_replicas_session(scenario: Scenario) -> None:
+    """docs/deploy.md's scale-down: the removed member's share waits for its id, until a drain run ends the session."""
+    scenario.ingest("a")
+    removed = scenario.ingest("b")
+    scenario.publish(0.3, removed.terminate)
+    time.sleep(2)
+    total = DEVICES * PER_DEVICE
+    assert stored_count(scenario.engine, scenario.stream) < total, "the broker queued a share for the absent member"
+
+    drain = IngestProcess(
+        scenario.url, scenario.broker.url, f"ingest-{scenario.tag}-b", f"g{scenario.tag}", scenario.log_dir
+    )
+    drain.env["FLEET_INGEST_SESSION_EXPIRY_SECONDS"] = "0"
+    scenario.ingests.append(drain)
+    drain.start_ready()
+    scenario.assert_exact()
+    drain.terminate()
+
+    # The session is gone: everything published from now on reaches the remaining member.
+    later_devices = [f"f{scenario.tag}-later-{i}" for i in range(DEVICES)]
+    seed_tenant(scenario.engine, f"faults-{scenario.tag}-later", later_devices)
+    later = known_stream(later_devices, 50)
+    assert scenario.publisher is not None
+    scenario.publisher.publish_all(later.messages(), RATE)
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: stored_count(scenario.engine, later) >= DEVICES * 50, "later records stored", timeout=15)
+    assert discrepancies(later, scenario.engine) == {"lost": [], "lost_count": 0, "duplicated": [], "unexpected": []}
