@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,6 +193,24 @@ def c_subscriber_drain(bench: Bench, messages: int) -> float:
     return messages / (time.monotonic() - started)
 
 
+def subscriber(
+    port: int, client_id: str, topic: str, on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None]
+) -> mqtt.Client:
+    """A bare paho client with a persistent session (MQTT 3.1.1, automatic acks), subscribed QoS 1."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    return client
+
+
+def subscribe_and_leave(port: int, client_id: str, topic: str) -> None:
+    """Create the persistent session, then go offline so the broker queues the backlog for it."""
+    client = subscriber(port, client_id, topic, lambda _c, _u, _m: None)
+    client.loop(1)
+    client.disconnect()
+
+
 def paho_subscriber_drain(bench: Bench, messages: int) -> float:
     """Messages per second a bare paho subscriber (automatic acks) drains."""
     bench.fresh_broker()
@@ -204,19 +223,10 @@ def paho_subscriber_drain(bench: Bench, messages: int) -> float:
         if count[0] == messages:
             received.set()
 
-    def connect() -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        client.on_message = on_message
-        client.connect("127.0.0.1", bench.broker.port)
-        client.subscribe(topic, qos=1)
-        return client
-
-    first = connect()
-    first.loop(1)
-    first.disconnect()
+    subscribe_and_leave(bench.broker.port, client_id, topic)
     publish(bench.broker.port, [(topic, b'{"x":1}') for _ in range(messages)])
     started = time.monotonic()
-    client = connect()
+    client = subscriber(bench.broker.port, client_id, topic, on_message)
     client.loop_start()
     received.wait(600)
     elapsed = time.monotonic() - started
@@ -230,9 +240,7 @@ def copy_ceiling(bench: Bench, rows: int) -> float:
     url, engine, _ = bench.fresh_database()
     with engine.begin() as connection:
         connection.execute(
-            text(
-                "CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
-            )
+            text("CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')")
         )
     engine.dispose()
     start = datetime.now(UTC)
@@ -240,9 +248,12 @@ def copy_ceiling(bench: Bench, rows: int) -> float:
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as connection:
         started = time.monotonic()
-        with connection.cursor() as cursor, cursor.copy(
-            "COPY positions (vehicle_id, ts, seq, lat, lon, speed_kmh, heading_deg, received_at) FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "COPY positions (vehicle_id, ts, seq, lat, lon, speed_kmh, heading_deg, received_at) FROM STDIN"
+            ) as copy,
+        ):
             for row in data:
                 copy.write_row(row)
         connection.commit()
@@ -255,9 +266,7 @@ def naive_consumer(bench: Bench, messages: int) -> float:
     with engine.begin() as connection:
         ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).all())
         connection.execute(
-            text(
-                "CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
-            )
+            text("CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')")
         )
     engine.dispose()
     topic_filter = "fleet/v1/+/pos"
@@ -279,19 +288,10 @@ def naive_consumer(bench: Bench, messages: int) -> float:
         if count[0] == messages:
             done.set()
 
-    def connect() -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        client.on_message = on_message
-        client.connect("127.0.0.1", bench.broker.port)
-        client.subscribe(topic_filter, qos=1)
-        return client
-
-    first = connect()
-    first.loop(1)
-    first.disconnect()
+    subscribe_and_leave(bench.broker.port, client_id, topic_filter)
     publish(bench.broker.port, payloads(devices, messages, 1))
     started = time.monotonic()
-    client = connect()
+    client = subscriber(bench.broker.port, client_id, topic_filter, on_message)
     client.loop_start()
     done.wait(600)
     elapsed = time.monotonic() - started
@@ -385,22 +385,43 @@ def main() -> None:
         Row("reference: bare paho subscriber drain", "msg/s", paho_rate),
         Row("reference: plain COPY into positions", "rows/s", copy_rate),
         Row("reference: naive consumer (INSERT+COMMIT per message)", "msg/s", naive_rate),
-        Row("ingest, 1 process, single-record messages", "msg/s", one_single.rate,
-            f"{one_single.rate / paho_rate:.2f}x paho, {one_single.rate / naive_rate:.1f}x naive (target 15,000)"),
-        Row("ingest, 2 processes ($share), single-record messages", "msg/s", two_single.rate,
-            f"{two_single.rate / one_single.rate:.2f}x one process (target 22,000)"),
-        Row("ingest, 1 process, 10-record batches", "records/s", one_batched.rate,
-            f"{one_batched.rate / copy_rate:.2f}x COPY, {one_batched.rate / naive_rate:.1f}x naive (target 60,000)"),
-        Row("ingest, 2 processes ($share), 10-record batches", "records/s", two_batched.rate,
-            f"{two_batched.rate / copy_rate:.2f}x COPY, {two_batched.rate / naive_rate:.1f}x naive (target 90,000)"),
-        Row("ingest start-up within those figures (process start to first stored record)", "ms",
+        Row(
+            "ingest, 1 process, single-record messages",
+            "msg/s",
+            one_single.rate,
+            f"{one_single.rate / paho_rate:.2f}x paho, {one_single.rate / naive_rate:.1f}x naive (target 15,000)",
+        ),
+        Row(
+            "ingest, 2 processes ($share), single-record messages",
+            "msg/s",
+            two_single.rate,
+            f"{two_single.rate / one_single.rate:.2f}x one process (target 22,000)",
+        ),
+        Row(
+            "ingest, 1 process, 10-record batches",
+            "records/s",
+            one_batched.rate,
+            f"{one_batched.rate / copy_rate:.2f}x COPY, {one_batched.rate / naive_rate:.1f}x naive (target 60,000)",
+        ),
+        Row(
+            "ingest, 2 processes ($share), 10-record batches",
+            "records/s",
+            two_batched.rate,
+            f"{two_batched.rate / copy_rate:.2f}x COPY, {two_batched.rate / naive_rate:.1f}x naive (target 90,000)",
+        ),
+        Row(
+            "ingest start-up within those figures (process start to first stored record)",
+            "ms",
             1000 * statistics.median(d.startup for d in (one_single, two_single, one_batched, two_batched)),
-            "median of the four drains"),
+            "median of the four drains",
+        ),
         Row(f"publish-to-queryable latency p50 at {achieved:,.0f} msg/s", "ms", p50),
         Row(f"publish-to-queryable latency p99 at {achieved:,.0f} msg/s", "ms", p99, "target <= 250 ms"),
     ]
-    print(f"\nfleet ingest benchmark ({datetime.now(UTC):%Y-%m-%d}, {'quick' if args.quick else 'full'} run; "
-          f"{single:,} single-record / {batched:,} batch messages; nothing lost or duplicated in any run)\n")
+    print(
+        f"\nfleet ingest benchmark ({datetime.now(UTC):%Y-%m-%d}, {'quick' if args.quick else 'full'} run; "
+        f"{single:,} single-record / {batched:,} batch messages; nothing lost or duplicated in any run)\n"
+    )
     print("| measurement | value | unit | beside the references |")
     print("|---|---:|---|---|")
     for row in rows:

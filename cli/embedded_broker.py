@@ -3,12 +3,12 @@
 import asyncio
 import logging
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Protocol
+
+from fleet.ports import free_port, wait_for_port
 
 logger = logging.getLogger(__name__)
 
@@ -25,24 +25,6 @@ class EmbeddedBroker(Protocol):
         """Stop the broker."""
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"embedded broker did not listen on port {port}")
-
-
 class MosquittoProcess:
     """A mosquitto child process without persistence (the demo keeps nothing)."""
 
@@ -57,7 +39,7 @@ class MosquittoProcess:
         )
         log = open(data_dir / "mosquitto.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_port(self.port)
+        wait_for_port(self.port, START_TIMEOUT_SECONDS)
 
     def stop(self) -> None:
         """Terminate and reap the child."""
@@ -87,7 +69,7 @@ class AmqttThread:
         self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._broker.start(), self._loop).result(START_TIMEOUT_SECONDS)
-        _wait_for_port(self.port)
+        wait_for_port(self.port, START_TIMEOUT_SECONDS)
 
     def stop(self) -> None:
         """Shut the broker down and end its loop."""

@@ -32,9 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     run_up.set_defaults(handler=_up)
 
-    commands.add_parser("migrate", help="migrate the database to the latest schema").set_defaults(
-        handler=admin.migrate
-    )
+    commands.add_parser("migrate", help="migrate the database to the latest schema").set_defaults(handler=admin.migrate)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
     tenant_create = tenant.add_parser("create", help="create a tenant and print its API token")

@@ -31,8 +31,12 @@ def replay_client(pg_url: str, mosquitto: MosquittoServer) -> Iterator[TestClien
 def letter(sessions: sessionmaker[Session], device_id: str, payload: dict[str, object]) -> int:
     with sessions() as session:
         row = DeadLetter(
-            topic=f"fleet/v1/{device_id}/pos", device_id=device_id, tenant_id=None, reason="unknown_device",
-            detail=f"device {device_id!r} is not registered", payload=json.dumps(payload).encode(),
+            topic=f"fleet/v1/{device_id}/pos",
+            device_id=device_id,
+            tenant_id=None,
+            reason="unknown_device",
+            detail=f"device {device_id!r} is not registered",
+            payload=json.dumps(payload).encode(),
         )
         session.add(row)
         session.commit()
@@ -72,7 +76,9 @@ def test_a_tenant_sees_and_replays_letters_of_devices_it_registered_later(
             with pg_sessions() as session:
                 return int(
                     session.scalar(
-                        select(func.count()).select_from(Position).join(Vehicle, Vehicle.id == Position.vehicle_id)
+                        select(func.count())
+                        .select_from(Position)
+                        .join(Vehicle, Vehicle.id == Position.vehicle_id)
                         .where(Vehicle.device_id == device)
                     )
                 )
@@ -110,8 +116,15 @@ def test_vehicles_gauge_counts_reporting_silent_and_offline(postgres: PostgresSe
     with sessions() as session:
         for device, online, age in (("r1", True, 5), ("r2", None, 10), ("s1", True, 600), ("o1", False, 600)):
             session.add(
-                VehicleState(vehicle_id=seeded.vehicle_ids[device], online=online, pos_ts=now - timedelta(seconds=age),
-                             pos_seq=1, lat=1.0, lon=1.0, updated_at=now)
+                VehicleState(
+                    vehicle_id=seeded.vehicle_ids[device],
+                    online=online,
+                    pos_ts=now - timedelta(seconds=age),
+                    pos_seq=1,
+                    lat=1.0,
+                    lon=1.0,
+                    updated_at=now,
+                )
             )
         session.commit()
     with TestClient(create_app(url, silent_after_seconds=300)) as client:

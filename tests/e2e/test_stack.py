@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from fleet.ports import free_port, wait_for_port
 from tests.fixtures.mosquitto import MosquittoServer
-from tests.fixtures.ports import free_port, wait_for_port
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import fleet_command
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.ports import free_port
+from fleet.ports import free_port
 from tests.fixtures.processes import fleet_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -58,7 +58,10 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         env["PATH"] = path_without_mosquitto()
     started = time.monotonic()
     process = subprocess.Popen(
-        [*fleet_command(), "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [*fleet_command(), "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     output: list[str] = []

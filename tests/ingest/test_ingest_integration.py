@@ -68,8 +68,14 @@ def test_positions_can_and_status_are_stored_with_latest_state(
     publisher.publish(f"fleet/v1/{device}/pos", pos(now, 1, speed_kmh=31.5, heading_deg=90))
     publisher.publish(
         f"fleet/v1/{device}/can",
-        {"ts": int(now.timestamp() * 1000), "seq": 1, "fuel_level_pct": 80.5, "doors_open": [True, False, True],
-         "passenger_count": 12, "distance_total_km": 1234.5},
+        {
+            "ts": int(now.timestamp() * 1000),
+            "seq": 1,
+            "fuel_level_pct": 80.5,
+            "doors_open": [True, False, True],
+            "passenger_count": 12,
+            "distance_total_km": 1234.5,
+        },
     )
     vid = vehicle_id(pg_engine, device)
 
@@ -117,8 +123,13 @@ def test_bad_messages_are_dead_lettered_and_good_ones_around_them_stored(
     publisher.publish(topic, pos(now + timedelta(hours=1), 3))  # from the future
     publisher.publish(
         topic,
-        {"records": [pos(now - timedelta(seconds=5), 4), {"ts": "yesterday", "seq": 5, "lat": 1, "lon": 1},
-                     pos(now - timedelta(seconds=4), 6)]},
+        {
+            "records": [
+                pos(now - timedelta(seconds=5), 4),
+                {"ts": "yesterday", "seq": 5, "lat": 1, "lon": 1},
+                pos(now - timedelta(seconds=4), 6),
+            ]
+        },
     )
     publisher.publish(topic, pos(now - timedelta(seconds=1), 7))
 

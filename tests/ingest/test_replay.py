@@ -91,7 +91,10 @@ def test_unknown_device_letters_replayed_after_registration_are_stored_once(
 def test_replay_reports_an_unreachable_broker_in_one_line(pg_url: str, pg_engine: Engine, unique: str) -> None:
     with make_session_factory(pg_engine)() as session:
         letter = DeadLetter(
-            topic=f"fleet/v1/gone-{unique}/pos", device_id=f"gone-{unique}", reason="unknown_device", detail="x",
+            topic=f"fleet/v1/gone-{unique}/pos",
+            device_id=f"gone-{unique}",
+            reason="unknown_device",
+            detail="x",
             payload=b"{}",
         )
         session.add(letter)
