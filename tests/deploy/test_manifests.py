@@ -629,3 +629,32 @@ def test_overlay_builds_and_validates(overlay: str, tmp_path: Path) -> None:
     for name, selector in _selectors(objects).items():
         if name in base:
             assert selector == base[name], name
+
+
+def test_ingress_route_tls_without_a_secret_uses_traefiks_default_certificate() -> None:
+    values = {"ingressRoute": {"enabled": True, "tls": {"enabled": True}}}
+    (route,) = by_kind(render(values, api_versions=CRD_API_VERSIONS), "IngressRoute").values()
+    assert route["spec"]["tls"] == {}
+    values["ingressRoute"]["tls"] = {"enabled": False}
+    (route,) = by_kind(render(values, api_versions=CRD_API_VERSIONS), "IngressRoute").values()
+    assert "tls" not in route["spec"]
+
+
+def test_restricting_broker_sources_keeps_the_releases_own_pods() -> None:
+    devices = [{"ipBlock": {"cidr": "100.64.0.0/10"}}]
+    objects = render({**ALL_ON, "networkPolicy": {**ALL_ON["networkPolicy"], "mosquittoFrom": devices}})
+    policy = by_kind(objects, "NetworkPolicy")["fleet-mosquitto"]
+    (rule,) = policy["spec"]["ingress"]
+    own = {"app.kubernetes.io/name": "fleet", "app.kubernetes.io/instance": "fleet"}
+    assert rule["from"] == [{"podSelector": {"matchLabels": own}}, *devices]
+    for name in ("fleet-ingest", "fleet-api"):
+        template = {**by_kind(objects, "StatefulSet"), **by_kind(objects, "Deployment")}[name]["spec"]["template"]
+        assert own.items() <= template["metadata"]["labels"].items(), name
+
+
+def test_restricting_the_api_port_demands_a_metrics_source_too() -> None:
+    import helm_python
+
+    only_api = {"networkPolicy": {"apiFrom": [{"namespaceSelector": {"matchLabels": {"name": "traefik"}}}]}}
+    with pytest.raises(helm_python.HelmRenderError, match="metricsFrom"):
+        render(only_api)
