@@ -1,7 +1,9 @@
 """Entry point of the `fleet` command."""
 
 import argparse
+import faulthandler
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one subcommand; exit non-zero with a one-line error on failure."""
     args = build_parser().parse_args(argv)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a stuck process waits.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         shared = SharedSettings()
         configure_logging(shared.log_format, shared.log_level)

@@ -142,15 +142,19 @@ class IngestService:
     def _flush_received(self) -> None:
         """On shutdown: store and acknowledge what was already received, if the database allows."""
         never = threading.Event()
-        while self._database_ready:
+        # Only what is queued now: each acknowledgement lets the broker send more, which would keep a backlog
+        # drain going past the grace period. Later messages stay unacknowledged and come back to the next session.
+        remaining = self._queue.qsize()
+        while remaining > 0 and self._database_ready:
             batch: list[InboundMessage] = []
-            while len(batch) < self.settings.batch_max_messages:
+            while len(batch) < min(remaining, self.settings.batch_max_messages):
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             if not batch:
                 return
+            remaining -= len(batch)
             self._commit(batch, never, give_up_when_unavailable=True)
 
     def _commit(

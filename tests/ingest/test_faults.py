@@ -215,3 +215,22 @@ def test_scale_down_drains_the_removed_replicas_session(scenario: Scenario) -> N
     with contextlib.suppress(AssertionError):
         wait_until(lambda: stored_count(scenario.engine, later) >= DEVICES * 50, "later records stored", timeout=15)
     assert discrepancies(later, scenario.engine) == {"lost": [], "lost_count": 0, "duplicated": [], "unexpected": []}
+
+
+def test_sigterm_during_a_backlog_drain_stops_promptly_and_loses_nothing(scenario: Scenario) -> None:
+    """Shutdown commits what was received, not the whole backlog; the rest waits for the next session."""
+    ingest = scenario.ingest(shared=False)
+    ingest.terminate()
+    backlog = known_stream(scenario.stream.device_ids, 3_000)  # 30,000 messages queued for the offline session
+    scenario.publisher = RetryingPublisher(scenario.broker.port, f"pub-{scenario.tag}")
+    scenario.publisher.publish_all(backlog.messages(), 30_000)
+
+    ingest.start()
+    wait_until(lambda: stored_count(scenario.engine, backlog) >= 1_000, "the drain under way")
+    ingest.terminate()  # fails the test unless the process exits within 20 s
+    assert stored_count(scenario.engine, backlog) < 30_000, "shutdown stopped taking messages"
+
+    ingest.start_ready()
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: stored_count(scenario.engine, backlog) >= 30_000, "the rest of the backlog", timeout=60)
+    assert discrepancies(backlog, scenario.engine) == {"lost": [], "lost_count": 0, "duplicated": [], "unexpected": []}
