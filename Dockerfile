@@ -14,7 +14,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/fleet
 
-# Only what the wheel needs (.dockerignore is an allow-list as well).
+# The locked dependency tree first (its layer is cached while only the code changes), then the wheel's sources
+# (.dockerignore is an allow-list as well).
+COPY requirements.lock ./
+RUN /opt/fleet/bin/python -m pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY fleet ./fleet
 COPY ingest ./ingest
@@ -22,10 +25,12 @@ COPY api ./api
 COPY vehicle_sim ./vehicle_sim
 COPY cli ./cli
 
-# Dependencies are pinned exactly in pyproject.toml; the wheel is installed, not the source tree. pip and
-# setuptools leave the venv afterwards: nothing installs at runtime.
+# Every dependency, transitive ones included, comes from requirements.lock with its hash, so two builds of one
+# commit get the same packages. The wheel is installed, not the source tree; pip and setuptools leave the venv
+# afterwards: nothing installs at runtime.
 RUN /opt/fleet/bin/python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/fleet/bin/python -m pip install /wheels/fleet-*.whl \
+    && /opt/fleet/bin/python -m pip install --no-deps /wheels/fleet-*.whl \
+    && /opt/fleet/bin/python -m pip check \
     && /opt/fleet/bin/python -m pip uninstall --yes pip setuptools
 
 # --- runtime: the venv on a clean slim base, no compilers, no pip caches ----------------------------------------

@@ -186,10 +186,14 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     assert any(n.startswith("fleet/contract/schemas/v1/") and n.endswith(".json") for n in names)
     assert any(n.startswith("vehicle_sim/routes/") and n.endswith(".json") for n in names)
 
+    # As the Dockerfile does it: the locked tree with hashes, then the wheel alone, then a consistency check.
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", wheel, cwd=tmp_path)
+    lock = ROOT / "requirements.lock"
+    run(python, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", lock, cwd=tmp_path)
+    run(python, "-m", "pip", "install", "--quiet", "--no-deps", wheel, cwd=tmp_path)
+    run(python, "-m", "pip", "check", cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = run(venv / "bin" / "fleet", "--help", cwd=tmp_path, env=env)
     for command in ("migrate", "ingest", "api", "sim", "tenant", "vehicle", "up"):
@@ -197,6 +201,25 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     # Imported from the venv, not from the working tree.
     where = run(python, "-c", "import cli, fleet; print(cli.__file__, fleet.__file__)", cwd=tmp_path, env=env)
     assert str(ROOT) not in where.stdout, where.stdout
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    """name -> version of `name==version` requirement lines (names normalised, extras dropped)."""
+    pins = {}
+    for line in lines:
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^]]*\])?==([^ ;\\]+)", line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
+    return pins
+
+
+def test_lock_file_pins_what_pyproject_pins() -> None:
+    """requirements.lock (the image's dependency tree) is regenerated whenever pyproject.toml's pins change."""
+    project = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    locked = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    assert project and project.items() <= locked.items(), {
+        name: (version, locked.get(name)) for name, version in project.items() if locked.get(name) != version
+    }
 
 
 # --- docker-compose -----------------------------------------------------------------------------------------------
