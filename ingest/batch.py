@@ -42,7 +42,9 @@ CAN_COLUMNS = (
     "vehicle_id", "ts", "seq", "fuel_level_pct", "fuel_used_total_l", "distance_total_km", "engine_speed_rpm",
     "engine_hours_total_h", "coolant_temp_c", "doors_open_mask", "door_count", "passenger_count", "battery_soc_pct",
     "received_at",
-)  # fmt: skip# Both kinds of row start with their key and sequence number.
+)  # fmt: skip
+
+# Both kinds of row start with their key and sequence number.
 VEHICLE_ID, TS, SEQ = 0, 1, 2
 
 Row = tuple[Any, ...]
