@@ -77,8 +77,9 @@ class IngestService:
         """Consume until `stop` is set, then flush what was received and disconnect."""
         self.health.start()
         self._check_database()
-        # Everything allocated so far (modules, schemas, metadata) lives as long as the process: keep it out of
-        # the collector's full passes, which otherwise rescan it while each batch allocates thousands of records.
+        # Everything alive now (modules, schemas, metadata) lives as long as the process: keep it out of the
+        # collector's full passes, which otherwise rescan it while each batch allocates thousands of records.
+        gc.collect()
         gc.freeze()
         self.consumer.start()
         logger.info("ingest %s running; health and metrics on port %s", self.settings.client_id, self.health.port)

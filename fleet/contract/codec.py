@@ -104,6 +104,18 @@ def _split_records(body: Any) -> list[Any]:
     raise MessageRejected(Reason.BAD_SHAPE, 'payload must be a JSON object: one record or {"records": [...]}')
 
 
+def _validate_whole(payload: bytes, stream: Stream) -> list[Record] | None:
+    """Every record of a valid message in one pydantic pass over the JSON, or None when the general path must judge."""
+    try:
+        if b'"records"' in payload:
+            return list(BATCH_TYPES[stream].model_validate_json(payload).records)
+        record = RECORD_TYPES[stream].model_validate_json(payload)
+    except ValidationError:
+        return None
+    # A key that only decodes to "records" (spelled with escapes) makes it a batch after all.
+    return None if "records" in (record.model_extra or {}) else [record]
+
+
 def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimits) -> DecodedMessage:
     """Validate one uplink message; raise MessageRejected when none of it is usable."""
     if len(payload) > limits.max_payload_bytes:
@@ -115,20 +127,13 @@ def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimi
     decoded = DecodedMessage(device_id=device_id, stream=stream)
     record_type = RECORD_TYPES[stream]
     newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
-    # Fast path for valid messages: pydantic parses and validates the JSON in one pass. Anything it refuses, and
-    # any record out of the time bounds, takes the general path below, which says precisely what is wrong.
-    try:
-        if b'"records"' in payload:
-            records = BATCH_TYPES[stream].model_validate_json(payload).records
-        else:
-            records = [record_type.model_validate_json(payload)]
-    except ValidationError:
-        pass
-    else:
-        if all(oldest_allowed <= record.ts <= newest_allowed for record in records):
-            decoded.unknown_fields = sum(len(record.model_extra or {}) for record in records)
-            decoded.records = records
-            return decoded
+    # Fast path for valid messages. Anything it refuses, and any record out of the time bounds, takes the general
+    # path below, which says precisely what is wrong.
+    records = _validate_whole(payload, stream)
+    if records is not None and all(oldest_allowed <= record.ts <= newest_allowed for record in records):
+        decoded.unknown_fields = sum(len(record.model_extra or {}) for record in records)
+        decoded.records = records
+        return decoded
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as error:

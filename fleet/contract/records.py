@@ -10,6 +10,14 @@ from fleet.contract.topics import Stream
 
 def parse_timestamp(value: Any) -> datetime:
     """Accept RFC 3339 with an offset or integer epoch milliseconds (or an aware datetime); return UTC."""
+    try:
+        return _parse_timestamp(value)
+    except OverflowError:
+        # pydantic reports only ValueError as a validation error: e.g. 0001-01-01T00:00:00+01:00 has no UTC form.
+        raise ValueError("ts out of range") from None
+
+
+def _parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("ts needs a UTC offset")

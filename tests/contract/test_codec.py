@@ -76,6 +76,22 @@ def test_a_single_record_with_a_field_named_records_is_judged_as_a_batch() -> No
     assert caught.value.reason == Reason.BAD_SHAPE
 
 
+def test_a_timestamp_without_a_utc_form_is_a_schema_error_of_that_record_alone() -> None:
+    good = {"ts": "2026-11-23T07:59:00Z", "seq": 1, "lat": 1, "lon": 1}
+    for ts in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        decoded = decode({"records": [good, {**good, "ts": ts, "seq": 2}]})
+        assert [r.seq for r in decoded.records] == [1]
+        assert [(r.reason, r.detail) for r in decoded.rejected] == [(Reason.SCHEMA, "ts: Value error, ts out of range")]
+
+
+def test_a_records_key_spelled_with_escapes_is_still_a_batch() -> None:
+    good = {"ts": "2026-11-23T07:59:00Z", "seq": 1, "lat": 1, "lon": 1}
+    payload = json.dumps({**good, "records": [{**good, "seq": 2}, {**good, "seq": -3}]}).encode()
+    decoded = decode(payload.replace(b'"records"', b'"rec\\u006frds"'))
+    assert [r.seq for r in decoded.records] == [2]
+    assert [r.reason for r in decoded.rejected] == [Reason.SCHEMA]
+
+
 def test_deeply_nested_json_is_a_bad_json_dead_letter() -> None:
     limits = DecodeLimits(10**8, LIMITS.max_future, LIMITS.max_age)
     payload = b'{"records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

@@ -101,3 +101,55 @@ def test_can_samples_keep_door_masks_and_their_own_state(engine: Engine, unique:
     assert [tuple(row) for row in stored] == [(1, 0b01, 2), (2, 0b110, 3)]
     assert (state.can_seq, state.fuel_level_pct, state.passenger_count, state.doors_open_mask) == (2, 79.5, 12, 0b110)
     assert state.pos_ts is None
+
+
+def test_every_field_lands_in_its_own_column(engine: Engine, unique: str) -> None:
+    """Rows are positional tuples: distinct values per field show that no two columns are swapped."""
+    device = f"s-{unique}"
+    ts = NOW - timedelta(seconds=30)
+    position = {
+        "ts": ts.isoformat(), "seq": 11, "lat": 48.1, "lon": 16.2, "speed_kmh": 33.3, "heading_deg": 44.4,
+        "alt_m": 555.5, "sats": 6, "hdop": 0.7,
+    }  # fmt: skip
+    sample = {
+        "ts": ts.isoformat(), "seq": 12, "fuel_level_pct": 81.5, "fuel_used_total_l": 1234.5,
+        "distance_total_km": 98765.4, "engine_speed_rpm": 1450.0, "engine_hours_total_h": 4321.0,
+        "coolant_temp_c": 88.0, "doors_open": [False, True, False, True], "passenger_count": 37,
+        "battery_soc_pct": 64.5,
+    }  # fmt: skip
+    write(engine, [message(device, "pos", position), message(device, "can", sample)])
+
+    vid = vehicle_of(engine, device)
+    with engine.connect() as connection:
+        stored_position = connection.execute(select(Position).where(Position.vehicle_id == vid)).one()._mapping
+        stored_sample = connection.execute(select(CanSample).where(CanSample.vehicle_id == vid)).one()._mapping
+    expected_position = {**position, "ts": ts, "vehicle_id": vid, "received_at": NOW}
+    assert {column: stored_position[column] for column in expected_position} == expected_position
+    doors = sample.pop("doors_open")
+    expected_sample = {**sample, "ts": ts, "vehicle_id": vid, "received_at": NOW, "doors_open_mask": 0b1010}
+    assert {column: stored_sample[column] for column in expected_sample} == expected_sample
+    assert stored_sample["door_count"] == len(doors)
+
+
+INTEGER_RANGES = {"SMALLINT": 2**15 - 1, "INTEGER": 2**31 - 1, "BIGINT": 2**63 - 1}
+
+
+def test_contract_bounds_fit_the_integer_columns() -> None:
+    """Binary COPY wraps integers that overflow their column silently: the contract must keep every value inside."""
+    from sqlalchemy.dialects import postgresql
+
+    from fleet.contract.records import CanRecord, PositionRecord
+
+    def column_maximum(column: object) -> int:
+        return INTEGER_RANGES[column.type.compile(dialect=postgresql.dialect()).upper()]  # type: ignore[attr-defined]
+
+    for record_type, table in ((PositionRecord, Position.__table__), (CanRecord, CanSample.__table__)):
+        schema = record_type.model_json_schema()["properties"]
+        for name, column in table.columns.items():
+            if name in schema and column.type.python_type is int:
+                options = [o for o in schema[name].get("anyOf", [schema[name]]) if o.get("type") == "integer"]
+                bound = max(option.get("maximum", 2**63) for option in options)
+                assert bound <= column_maximum(column), f"{table.name}.{name}: the contract allows {bound}"
+    doors = CanRecord.model_json_schema()["properties"]["doors_open"]["anyOf"][0]["maxItems"]
+    assert 2**doors - 1 <= column_maximum(CanSample.__table__.c.doors_open_mask)
+    assert doors <= column_maximum(CanSample.__table__.c.door_count)
