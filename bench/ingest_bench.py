@@ -204,49 +204,62 @@ def subscriber(
     return client
 
 
-def subscribe_and_leave(port: int, client_id: str, topic: str) -> None:
-    """Create the persistent session, then go offline so the broker queues the backlog for it."""
-    client = subscriber(port, client_id, topic, lambda _c, _u, _m: None)
-    client.loop(1)
+def subscriber_drain(
+    port: int, topic: str, backlog: list[tuple[str, bytes]], handle: Callable[[mqtt.MQTTMessage], None]
+) -> float:
+    """Messages per second a paho subscriber drains `backlog`, published while its session was offline."""
+    client_id = f"sub-{uuid.uuid4().hex[:6]}"
+    done = threading.Event()
+    count = [0]
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        handle(message)
+        count[0] += 1
+        if count[0] == len(backlog):
+            done.set()
+
+    first = subscriber(port, client_id, topic, lambda _c, _u, _m: None)
+    first.loop(1)
+    first.disconnect()
+    publish(port, backlog)
+    started = time.monotonic()
+    client = subscriber(port, client_id, topic, on_message)
+    client.loop_start()
+    done.wait(600)
+    elapsed = time.monotonic() - started
     client.disconnect()
+    client.loop_stop()
+    return len(backlog) / elapsed
 
 
 def paho_subscriber_drain(bench: Bench, messages: int) -> float:
     """Messages per second a bare paho subscriber (automatic acks) drains."""
     bench.fresh_broker()
-    client_id, topic = f"psub-{uuid.uuid4().hex[:6]}", f"bench/p/{uuid.uuid4().hex[:6]}"
-    received = threading.Event()
-    count = [0]
+    topic = f"bench/p/{uuid.uuid4().hex[:6]}"
+    return subscriber_drain(bench.broker.port, topic, [(topic, b'{"x":1}')] * messages, lambda _m: None)
 
-    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
-        count[0] += 1
-        if count[0] == messages:
-            received.set()
 
-    subscribe_and_leave(bench.broker.port, client_id, topic)
-    publish(bench.broker.port, [(topic, b'{"x":1}') for _ in range(messages)])
-    started = time.monotonic()
-    client = subscriber(bench.broker.port, client_id, topic, on_message)
-    client.loop_start()
-    received.wait(600)
-    elapsed = time.monotonic() - started
-    client.disconnect()
-    client.loop_stop()
-    return messages / elapsed
+def one_partition(engine: Engine) -> None:
+    """A single partition for every timestamp, so the references pay no partition routing or creation."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')")
+        )
+
+
+def conninfo(url: str) -> str:
+    """The libpq address of a SQLAlchemy URL, for plain psycopg."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def copy_ceiling(bench: Bench, rows: int) -> float:
     """Rows per second of a plain COPY into the positions table."""
     url, engine, _ = bench.fresh_database()
-    with engine.begin() as connection:
-        connection.execute(
-            text("CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')")
-        )
+    one_partition(engine)
     engine.dispose()
     start = datetime.now(UTC)
     data = [(1 + n % DEVICES, start + timedelta(milliseconds=n), n, 52.5, 13.4, 32.5, 90.0, start) for n in range(rows)]
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo) as connection:
+    with psycopg.connect(conninfo(url)) as connection:
         started = time.monotonic()
         with (
             connection.cursor() as cursor,
@@ -263,42 +276,23 @@ def copy_ceiling(bench: Bench, rows: int) -> float:
 def naive_consumer(bench: Bench, messages: int) -> float:
     """Messages per second of a consumer that INSERTs and COMMITs per message (the usual first attempt)."""
     url, engine, devices = bench.fresh_database()
-    with engine.begin() as connection:
+    one_partition(engine)
+    with engine.connect() as connection:
         ids = dict(connection.execute(text("SELECT device_id, id FROM vehicles")).all())
-        connection.execute(
-            text("CREATE TABLE positions_p_all PARTITION OF positions FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')")
-        )
     engine.dispose()
-    topic_filter = "fleet/v1/+/pos"
-    client_id = f"naive-{uuid.uuid4().hex[:6]}"
-    database = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
-    done = threading.Event()
-    count = [0]
 
-    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        record = json.loads(message.payload)
-        device = message.topic.split("/")[2]
-        database.execute(
-            "INSERT INTO positions (vehicle_id, ts, seq, lat, lon, received_at) VALUES (%s, %s, %s, %s, %s, now()) "
-            "ON CONFLICT DO NOTHING",
-            (ids[device], record["ts"], record["seq"], record["lat"], record["lon"]),
-        )
-        database.commit()
-        count[0] += 1
-        if count[0] == messages:
-            done.set()
+    with psycopg.connect(conninfo(url)) as database:
 
-    subscribe_and_leave(bench.broker.port, client_id, topic_filter)
-    publish(bench.broker.port, payloads(devices, messages, 1))
-    started = time.monotonic()
-    client = subscriber(bench.broker.port, client_id, topic_filter, on_message)
-    client.loop_start()
-    done.wait(600)
-    elapsed = time.monotonic() - started
-    client.disconnect()
-    client.loop_stop()
-    database.close()
-    return messages / elapsed
+        def insert(message: mqtt.MQTTMessage) -> None:
+            record = json.loads(message.payload)
+            database.execute(
+                "INSERT INTO positions (vehicle_id, ts, seq, lat, lon, received_at) "
+                "VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+                (ids[message.topic.split("/")[2]], record["ts"], record["seq"], record["lat"], record["lon"]),
+            )
+            database.commit()
+
+        return subscriber_drain(bench.broker.port, "fleet/v1/+/pos", payloads(devices, messages, 1), insert)
 
 
 def latency(bench: Bench, rate: float, seconds: float) -> tuple[float, float, float]:
@@ -316,7 +310,7 @@ def latency(bench: Bench, rate: float, seconds: float) -> tuple[float, float, fl
 
     def poll() -> None:
         seen: dict[int, int] = {}
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as db:
+        with psycopg.connect(conninfo(url), autocommit=True) as db:
             while not stop.is_set():
                 now = time.monotonic()
                 for vehicle_id, max_seq in db.execute("SELECT vehicle_id, max(seq) FROM positions GROUP BY 1"):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, Table, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -64,6 +65,8 @@ class Store:
         self._devices: dict[str, Device] = {}
         self._devices_loaded_at = time.monotonic()
         self._partitions: set[tuple[str, date]] = set()
+        # Type OIDs of each table's COPY columns, read once: binary COPY needs them.
+        self._copy_types: dict[str, list[int]] = {}
 
     def resolve_devices(self, connection: Connection, device_ids: Iterable[str]) -> dict[str, Device]:
         """Registered devices among `device_ids` (cached; unknown ids are looked up each batch)."""
@@ -136,7 +139,11 @@ class Store:
 
     def _insert_new(self, connection: Connection, table: Table, columns: tuple[str, ...], data: Iterable[Row]) -> int:
         if self._postgres:
-            return _copy_insert(connection, table.name, columns, data)
+            raw = connection.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection), "a live psycopg connection"
+            if table.name not in self._copy_types:
+                self._copy_types[table.name] = _column_types(raw, table.name, columns)
+            return _copy_insert(raw, table.name, columns, self._copy_types[table.name], data)
         records = [dict(zip(columns, row, strict=True)) for row in data]
         result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), records)
         return int(result.rowcount)
@@ -182,20 +189,25 @@ def _state_rows(
     ]
 
 
-def _copy_insert(connection: Connection, table: str, columns: tuple[str, ...], data: Iterable[Row]) -> int:
+def _column_types(raw: "psycopg.Connection[Any]", table: str, columns: tuple[str, ...]) -> list[int]:
+    """Type OIDs of `columns` of `table`, as the server reports them."""
+    with raw.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {table} LIMIT 0")
+        assert cursor.description is not None
+        return [column.type_code for column in cursor.description]
+
+
+def _copy_insert(
+    raw: "psycopg.Connection[Any]", table: str, columns: tuple[str, ...], types: list[int], data: Iterable[Row]
+) -> int:
     """COPY rows into a temporary staging table, then insert the ones not stored yet."""
-    raw = connection.connection.driver_connection
-    assert raw is not None, "a live psycopg connection"
     column_list = ", ".join(columns)
     stage = f"stage_{table}"
     with raw.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        # Binary COPY costs a tenth of the CPU of text COPY; it needs the column types, read from the table itself.
-        cursor.execute(f"SELECT {column_list} FROM {stage} LIMIT 0")
-        assert cursor.description is not None
-        types = [column.type_code for column in cursor.description]
+        # Binary COPY costs a tenth of the CPU of text COPY.
         with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             for row in data:

@@ -27,19 +27,9 @@ class CanSampleOut(BaseModel):
     @classmethod
     def from_row(cls, row: Any) -> "CanSampleOut":
         """Build from a can_samples row, unpacking the door mask."""
-        return cls(
-            ts=row.ts,
-            seq=row.seq,
-            fuel_level_pct=row.fuel_level_pct,
-            fuel_used_total_l=row.fuel_used_total_l,
-            distance_total_km=row.distance_total_km,
-            engine_speed_rpm=row.engine_speed_rpm,
-            engine_hours_total_h=row.engine_hours_total_h,
-            coolant_temp_c=row.coolant_temp_c,
-            doors_open=doors_from_mask(row.doors_open_mask, row.door_count),
-            passenger_count=row.passenger_count,
-            battery_soc_pct=row.battery_soc_pct,
-        )
+        values = row._asdict()
+        values["doors_open"] = doors_from_mask(values.pop("doors_open_mask"), values.pop("door_count"))
+        return cls.model_validate(values)
 
 
 CanPage = Page[CanSampleOut]

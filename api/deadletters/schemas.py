@@ -22,16 +22,9 @@ class DeadLetterOut(BaseModel):
     @classmethod
     def from_row(cls, row: DeadLetter) -> "DeadLetterOut":
         """Build from a dead_letters row, decoding the payload."""
-        return cls(
-            id=row.id,
-            received_at=row.received_at,
-            topic=row.topic,
-            device_id=row.device_id,
-            reason=row.reason,
-            detail=row.detail,
-            payload=row.payload.decode("utf-8", errors="replace"),
-            replayed_at=row.replayed_at,
-        )
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        values["payload"] = row.payload.decode("utf-8", errors="replace")
+        return cls.model_validate(values)
 
 
 class DeadLetterList(BaseModel):

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,10 +87,10 @@ class Scenario:
         self.ingests.append(process)
         return process.start_ready()
 
-    def publish(self, fault_at: float, fault: object) -> None:
+    def publish(self, fault_at: float, fault: Callable[[], None]) -> None:
         self.publisher = RetryingPublisher(self.broker.port, f"pub-{self.tag}")
         messages = self.stream.messages()
-        self.publisher.publish_all(messages, RATE, at_progress(fault_at, len(messages), fault))  # type: ignore[arg-type]
+        self.publisher.publish_all(messages, RATE, at_progress(fault_at, len(messages), fault))
 
     def assert_exact(self) -> None:
         total = DEVICES * PER_DEVICE
@@ -106,15 +106,19 @@ class Scenario:
             process.terminate()
 
 
-def test_sigkill_ingest_mid_stream_then_restart(scenario: Scenario) -> None:
-    ingest = scenario.ingest()
+def crash_and_restart(ingest: IngestProcess) -> Callable[[], None]:
+    """SIGKILL, then a second later the same process (same client id) again."""
 
-    def crash_and_restart() -> None:
+    def fault() -> None:
         ingest.kill()
         time.sleep(1)
         ingest.start_ready()
 
-    scenario.publish(0.4, crash_and_restart)
+    return fault
+
+
+def test_sigkill_ingest_mid_stream_then_restart(scenario: Scenario) -> None:
+    scenario.publish(0.4, crash_and_restart(scenario.ingest()))
     scenario.assert_exact()
 
 
@@ -164,14 +168,7 @@ def test_database_down_mid_stream(scenario: Scenario, fault_postgres: PostgresSe
 
 def test_shared_group_worker_killed_and_restarted_with_same_id(scenario: Scenario) -> None:
     scenario.ingest("a")
-    second = scenario.ingest("b")
-
-    def crash_and_restart() -> None:
-        second.kill()
-        time.sleep(1)
-        second.start_ready()
-
-    scenario.publish(0.4, crash_and_restart)
+    scenario.publish(0.4, crash_and_restart(scenario.ingest("b")))
     scenario.assert_exact()
 
 
