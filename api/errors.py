@@ -1,4 +1,4 @@
-"""The API's domain errors and the handlers that render every failure as JSON `{"detail": ...}`."""
+"""One handler renders every failure as JSON `{"detail": ...}`: the core's errors with their status, the rest as 500."""
 
 import logging
 from collections.abc import Mapping
@@ -8,43 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from fleet.errors import FleetError
+
 logger = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """An expected failure, rendered with its HTTP status and a message for the caller."""
+class Unauthorized(FleetError):
+    """Missing, malformed or unknown bearer token (HTTP only: the core has no notion of a caller's credentials)."""
 
-    status_code: int = 400
-    headers: Mapping[str, str] | None = None
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    http_status = 401
 
 
-class Unauthorized(ApiError):
-    """Missing, malformed or unknown bearer token."""
-
-    status_code = 401
-    headers = {"WWW-Authenticate": "Bearer"}
-
-
-class NotFound(ApiError):
-    """A resource that does not exist for the caller's tenant (whether or not it exists for another)."""
-
-    status_code = 404
-
-
-class InvalidParameter(ApiError):
-    """A well-formed request parameter whose value breaks a rule (range too long, garbled cursor...)."""
-
-    status_code = 422
-
-
-class ServiceUnavailable(ApiError):
-    """A dependency (the database) cannot be reached."""
-
-    status_code = 503
+# Headers an error kind adds to its response.
+ERROR_HEADERS: dict[type[FleetError], Mapping[str, str]] = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
 
 
 class ErrorOut(BaseModel):
@@ -61,10 +37,11 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _render_api_error(_request: Request, exc: Exception) -> JSONResponse:
-    if not isinstance(exc, ApiError):  # registered for ApiError only; this narrows the type
+def _render_fleet_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, FleetError):  # registered for FleetError only; this narrows the type
         raise exc
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    headers = next((h for kind, h in ERROR_HEADERS.items() if isinstance(exc, kind)), None)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.http_status, headers=headers)
 
 
 def _render_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -73,6 +50,6 @@ def _render_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render `ApiError`s with their status and anything unexpected as a generic, logged 500."""
-    app.add_exception_handler(ApiError, _render_api_error)
+    """Render `FleetError`s with their status and anything unexpected as a generic, logged 500."""
+    app.add_exception_handler(FleetError, _render_fleet_error)
     app.add_exception_handler(Exception, _render_unexpected)

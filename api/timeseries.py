@@ -11,8 +11,8 @@ from fastapi import Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Row
 
-from api.errors import InvalidParameter
 from fleet.db.models import utcnow
+from fleet.errors import Invalid
 
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_SPAN = timedelta(days=31)
@@ -78,7 +78,7 @@ def decode_cursor(cursor: str) -> datetime:
             raise ValueError("not a cursor")
         return ts.astimezone(UTC)
     except (ValueError, binascii.Error, OverflowError):
-        raise InvalidParameter("invalid cursor: pass the `next` value of a previous page unchanged") from None
+        raise Invalid("invalid cursor: pass the `next` value of a previous page unchanged") from None
 
 
 def resolve_window(
@@ -93,11 +93,11 @@ def resolve_window(
         if since is None:
             since = until - DEFAULT_SPAN
     except OverflowError:
-        raise InvalidParameter("since/until out of the supported range of years 1 to 9999") from None
+        raise Invalid("since/until out of the supported range of years 1 to 9999") from None
     if since >= until:
-        raise InvalidParameter("since must be before until")
+        raise Invalid("since must be before until")
     if until - since > MAX_SPAN:
-        raise InvalidParameter(f"the window from since to until may span at most {MAX_SPAN.days} days")
+        raise Invalid(f"the window from since to until may span at most {MAX_SPAN.days} days")
     after = decode_cursor(cursor) if cursor is not None else None
     return Window(since=since, until=until, limit=limit, after=after)
 

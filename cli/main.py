@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from cli import admin, services
-from fleet.admin import AdminError
+from fleet.errors import FleetError
 from fleet.logs import configure_logging
-from fleet.mqtt_publish import PublishError
 from fleet.settings import SharedSettings
 
 logger = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shared = SharedSettings()
         configure_logging(shared.log_format, shared.log_level)
         args.handler(args)
-    except (AdminError, PublishError, ValidationError, ValueError) as error:
+    except (FleetError, ValidationError, ValueError) as error:
         print(f"fleet: error: {str(error).splitlines()[0]}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:

@@ -9,12 +9,9 @@ from sqlalchemy.orm import Session
 
 from fleet.contract.topics import DEVICE_ID_PATTERN
 from fleet.db.models import ApiToken, Tenant, Vehicle
+from fleet.errors import Conflict, Invalid, NotFound
 
 TOKEN_PREFIX = "flt_"
-
-
-class AdminError(ValueError):
-    """An admin request that cannot be carried out, with a message for the user."""
 
 
 def hash_token(token: str) -> str:
@@ -33,16 +30,16 @@ def get_tenant(session: Session, name: str) -> Tenant:
     """The tenant called `name`."""
     tenant = session.scalar(select(Tenant).where(Tenant.name == name))
     if tenant is None:
-        raise AdminError(f"no tenant named {name!r}")
+        raise NotFound(f"no tenant named {name!r}")
     return tenant
 
 
 def create_tenant(session: Session, name: str) -> tuple[Tenant, str]:
     """Create a tenant and its first token."""
     if not name.strip() or len(name) > 100:
-        raise AdminError("tenant name must be 1 to 100 characters")
+        raise Invalid("tenant name must be 1 to 100 characters")
     if session.scalar(select(Tenant.id).where(Tenant.name == name)) is not None:
-        raise AdminError(f"tenant {name!r} already exists")
+        raise Conflict(f"tenant {name!r} already exists")
     tenant = Tenant(name=name)
     session.add(tenant)
     session.flush()
@@ -55,11 +52,11 @@ def add_vehicles(
     """Register devices for `tenant`; a device already registered to another tenant is refused."""
     invalid = [d for d in device_ids if not DEVICE_ID_PATTERN.fullmatch(d)]
     if invalid:
-        raise AdminError(f"invalid device id {invalid[0]!r}: use 1-64 of A-Z a-z 0-9 _ -")
+        raise Invalid(f"invalid device id {invalid[0]!r}: use 1-64 of A-Z a-z 0-9 _ -")
     existing = {v.device_id: v for v in session.scalars(select(Vehicle).where(Vehicle.device_id.in_(device_ids)))}
     foreign = [d for d, v in existing.items() if v.tenant_id != tenant.id]
     if foreign:
-        raise AdminError(f"device {foreign[0]!r} is registered to another tenant")
+        raise Conflict(f"device {foreign[0]!r} is registered to another tenant")
     vehicles = []
     for device_id in dict.fromkeys(device_ids):
         vehicle = existing.get(device_id) or Vehicle(tenant_id=tenant.id, device_id=device_id)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from fleet.contract.codec import Reason
 from fleet.db.models import DeadLetter, utcnow
-from fleet.mqtt_publish import publish_and_wait
+from fleet.mqtt.publish import publish_and_wait
 
 
 def pending_dead_letters(session: Session, ids: Sequence[int] | None = None) -> list[DeadLetter]:

@@ -19,6 +19,11 @@ class SharedSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # TLS (with an mqtts:// URL): the CA that signed the broker's certificate, else the system's CAs; a client
+    # certificate and key when the broker identifies clients by certificate.
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     # Default: JSON lines in production (for log collectors), readable text otherwise.
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

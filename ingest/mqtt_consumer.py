@@ -11,7 +11,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from fleet.mqtt_url import MqttEndpoint
+from fleet.mqtt.url import MqttEndpoint
 from ingest import metrics
 from ingest.buffered_client import BufferedClient
 from ingest.messages import InboundMessage

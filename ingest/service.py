@@ -17,7 +17,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from fleet.contract.codec import DecodeLimits, Reason
 from fleet.contract.topics import uplink_subscription
 from fleet.db.engine import make_engine
-from fleet.mqtt_url import parse_mqtt_url
+from fleet.mqtt.url import parse_mqtt_url
 from fleet.settings import IngestSettings, SharedSettings
 from ingest import metrics
 from ingest.batch import DeadLetterRow, Rows, build_rows, decode_all, device_ids

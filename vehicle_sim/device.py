@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from fleet.contract.codec import encode_message
 from fleet.contract.records import Record, StatusRecord
 from fleet.contract.topics import Stream, uplink_topic
-from fleet.mqtt_url import MqttEndpoint
+from fleet.mqtt.url import MqttEndpoint
 from vehicle_sim.outbox import Outbox
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from datetime import datetime
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.topics import Stream, uplink_topic
-from fleet.mqtt_url import MqttEndpoint, parse_mqtt_url
+from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
 from fleet.settings import SimSettings
 from vehicle_sim.bus import Bus
 from vehicle_sim.coverage import Coverage

@@ -6,8 +6,7 @@ from sqlalchemy.orm import Session
 
 from api.deadletters import repository
 from api.deadletters.schemas import DeadLetterList, DeadLetterOut, ReplayOut
-from api.errors import ServiceUnavailable
-from fleet.mqtt_publish import PublishError
+from fleet.errors import Unavailable
 from fleet.replay import replay
 
 # One request republishes at most this many; the caller repeats until `replayed` is 0.
@@ -27,10 +26,7 @@ def dead_letters(session: Session, tenant_id: int, limit: int, before_id: int | 
 def replay_dead_letters(session: Session, tenant_id: int, mqtt_url: str | None, ids: Sequence[int] | None) -> ReplayOut:
     """Publish the tenant's pending dead letters again; ingest stores each record once however often."""
     if not mqtt_url:
-        raise ServiceUnavailable("replay needs the MQTT broker (FLEET_MQTT_URL)")
+        raise Unavailable("replay needs the MQTT broker (FLEET_MQTT_URL)")
     letters = repository.pending_dead_letters(session, tenant_id, ids, MAX_REPLAY)
-    try:
-        replayed = replay(session, mqtt_url, letters)
-    except PublishError as error:
-        raise ServiceUnavailable(str(error)) from None
+    replayed = replay(session, mqtt_url, letters)
     return ReplayOut(replayed=replayed, skipped=len(letters) - replayed)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.errors import ServiceUnavailable
 from api.health import repository
 from api.metrics import VEHICLE_STATES, VEHICLES
+from fleet.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def check_database(engine: Engine) -> None:
         repository.ping(engine)
     except SQLAlchemyError as exc:
         logger.warning("readiness check failed: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise ServiceUnavailable("database unreachable") from None
+        raise Unavailable("database unreachable") from None
 
 
 def refresh_vehicle_gauge(engine: Engine, silent_after: timedelta) -> None:

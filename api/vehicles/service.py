@@ -2,12 +2,12 @@
 
 from sqlalchemy.orm import Session
 
-from api.errors import NotFound
 from api.live import service as live
 from api.vehicles import repository
 from api.vehicles.schemas import VehicleDetail, VehicleList, VehicleOut
 from fleet.contract.topics import DEVICE_ID_PATTERN
 from fleet.db.models import Vehicle
+from fleet.errors import NotFound
 
 
 def list_vehicles(session: Session, tenant_id: int) -> VehicleList:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.errors import InvalidParameter
 from api.live.schemas import doors_from_mask
 from api.timeseries import decode_cursor, encode_cursor, resolve_window
+from fleet.errors import Invalid
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def test_bounds_are_normalised_to_utc() -> None:
     ],
 )
 def test_invalid_windows(since: datetime | None, until: datetime | None) -> None:
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(Invalid):
         resolve_window(since, until, 100, None, NOW)
 
 

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from fleet.mqtt_url import parse_mqtt_url
+from fleet.errors import Unavailable
+from fleet.mqtt.url import parse_mqtt_url
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACK_TIMEOUT_SECONDS = 30.0
 
 
-class PublishError(RuntimeError):
+class PublishError(Unavailable):
     """The broker could not be reached or did not acknowledge."""
 
 
