@@ -1,19 +1,30 @@
 """Configuration from the environment: shared settings plus one class per service, embedded defaults."""
 
+import logging
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleet.mqtt.url import parse_mqtt_url
+
 DEFAULT_DATA_DIR = Path(".fleet-data")
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+# 0: the system picks a free port (tests, `fleet up`).
+Port = Annotated[int, Field(ge=0, le=65535)]
+# A host name or address to listen on; 253 characters is the longest DNS name.
+ListenHost = Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class SharedSettings(BaseSettings):
     """Settings every service reads (prefix `FLEET_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore")
+    # The URLs may hold passwords: keep input values out of validation errors, which end up in logs.
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = DEFAULT_DATA_DIR
@@ -35,12 +46,46 @@ class SharedSettings(BaseSettings):
             data.setdefault("log_format", "json")
         return data
 
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        try:
+            parse_mqtt_url(value)
+        except ValueError:
+            # Not the URL itself in the message: it may hold a password.
+            raise ValueError("FLEET_MQTT_URL must be mqtt://host[:port] or mqtts://host[:port]") from None
+        return value
+
+    @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        # An empty variable (how templates render an unset value) would otherwise be Path("."), the cwd.
+        return None if value == "" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"FLEET_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not {value!r}")
+        return level
+
     @model_validator(mode="after")
     def _default_database(self) -> "SharedSettings":
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'fleet.db'}"
         if self.environment == "production" and self.database_url.startswith("sqlite"):
             raise ValueError("FLEET_DATABASE_URL must name a PostgreSQL database in production")
+        return self
+
+    @model_validator(mode="after")
+    def _client_certificate_with_key(self) -> "SharedSettings":
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            given, missing = ("CERT", "KEY") if self.mqtt_key_file is None else ("KEY", "CERT")
+            raise ValueError(
+                f"FLEET_MQTT_{given}_FILE is set without FLEET_MQTT_{missing}_FILE: "
+                "a client certificate needs its private key; set both or neither"
+            )
         return self
 
 
@@ -54,20 +99,27 @@ class IngestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLEET_INGEST_", extra="ignore")
 
-    client_id: str = _default_client_id()
+    # Host name characters only: brokers differ in what else they accept, and ACL patterns substitute it.
+    client_id: str = Field(default=_default_client_id(), pattern=r"^[A-Za-z0-9._-]{1,64}$")
     # Empty: a plain subscription, which survives a broker restart losslessly. Replicas set a group name
     # to split the load; mosquitto 2.0 drops what arrives for a $share group between its restart and the
-    # members' reconnect (docs/reliability.md).
-    share_group: str = ""
+    # members' reconnect (docs/reliability.md). MQTT 5 forbids /, + and # in a share name.
+    share_group: str = Field(default="", pattern=r"^[^/+#]*$")
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto"
-    session_expiry_seconds: int = 7 * 24 * 3600
-    batch_max_messages: int = 500
-    batch_max_seconds: float = 0.2
-    max_payload_bytes: int = 256 * 1024
-    max_future_seconds: float = 300.0
-    max_record_age_hours: float = 30 * 24.0
-    http_host: str = "127.0.0.1"
-    http_port: int = 9102
+    # MQTT 5's Session Expiry Interval is a four-byte integer (4294967295: never expires).
+    session_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=0, le=2**32 - 1)
+    # The Receive Maximum is twice this, and MQTT caps the Receive Maximum at 65,535.
+    batch_max_messages: int = Field(default=500, ge=1, le=32767)
+    # SIGTERM does not cut short a batch being collected: stay well inside the 30 s termination grace period.
+    batch_max_seconds: float = Field(default=0.2, gt=0, le=10.0, allow_inf_nan=False)
+    # MQTT's largest packet has a remaining length of 268,435,455 bytes.
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1, le=268_435_455)
+    # A device clock more than a day ahead is broken, not drifting.
+    max_future_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
+    # PostgreSQL gets a partition per day of accepted records: at most a year of them.
+    max_record_age_hours: float = Field(default=30 * 24.0, gt=0, le=365 * 24.0, allow_inf_nan=False)
+    http_host: ListenHost = "127.0.0.1"
+    http_port: Port = 9102
 
 
 class ApiSettings(BaseSettings):
@@ -75,10 +127,10 @@ class ApiSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLEET_API_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: ListenHost = "127.0.0.1"
+    port: Port = 8000
     # An online vehicle that sent nothing for this long counts as silent (fleet_api_vehicles{state="silent"}).
-    silent_after_seconds: float = 300.0
+    silent_after_seconds: float = Field(default=300.0, gt=0, le=7 * DAY, allow_inf_nan=False)
 
 
 class SimSettings(BaseSettings):
@@ -86,9 +138,12 @@ class SimSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLEET_SIM_", extra="ignore")
 
-    vehicles: int = 20
-    prefix: str = "sim-"
-    pos_interval_seconds: float = 1.0
-    can_interval_seconds: float = 5.0
-    dropout_probability_per_minute: float = 0.05
-    seed: int | None = None
+    # Device ids are the prefix plus a 4-digit number, so 9999 buses at most.
+    vehicles: int = Field(default=20, ge=1, le=9999)
+    # Keeps prefix + 4 digits a valid device id (fleet.contract.topics.DEVICE_ID_PATTERN: [A-Za-z0-9_-]{1,64}).
+    prefix: str = Field(default="sim-", pattern=r"^[A-Za-z0-9_-]{0,60}$")
+    pos_interval_seconds: float = Field(default=1.0, gt=0, le=HOUR, allow_inf_nan=False)
+    can_interval_seconds: float = Field(default=5.0, gt=0, le=HOUR, allow_inf_nan=False)
+    dropout_probability_per_minute: float = Field(default=0.05, ge=0, le=1)
+    # The range of the seed drawn when none is given, so every logged seed can be given back.
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
