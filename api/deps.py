@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.tenancy import service as tenancy
-from api.timeseries import Window, window_params
+from api.timeseries.window import Window, window_params
 from fleet.db.models import Tenant
 
 bearer = HTTPBearer(auto_error=False, description="An API token of your tenant: `Authorization: Bearer <token>`")

@@ -4,11 +4,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from fleet.contract.codec import DecodedMessage, DecodeLimits, MessageRejected, Reason, decode_message
-from fleet.contract.records import CanRecord, PositionRecord, StatusRecord
-from fleet.contract.topics import TopicError, parse_uplink_topic
+from fleet.contract.topics import Stream, TopicError, parse_uplink_topic
+from fleet.streams import STREAMS, Row
 from ingest.messages import InboundMessage
 
 UNKNOWN_STREAM = "unknown"
@@ -34,30 +33,12 @@ class DeadLetterRow:
     payload: bytes
 
 
-# Column order of the rows built here: the COPY column lists of the store.
-POSITION_COLUMNS = (
-    "vehicle_id", "ts", "seq", "lat", "lon", "speed_kmh", "heading_deg", "alt_m", "sats", "hdop", "received_at",
-)  # fmt: skip
-CAN_COLUMNS = (
-    "vehicle_id", "ts", "seq", "fuel_level_pct", "fuel_used_total_l", "distance_total_km", "engine_speed_rpm",
-    "engine_hours_total_h", "coolant_temp_c", "doors_open_mask", "door_count", "passenger_count", "battery_soc_pct",
-    "received_at",
-)  # fmt: skip
-
-# Both kinds of row start with their key and sequence number.
-VEHICLE_ID, TS, SEQ = 0, 1, 2
-
-Row = tuple[Any, ...]
-
-
 @dataclass(slots=True)
 class Rows:
     """Rows for one transaction."""
 
-    # In arrival order; the store's inserts skip keys already stored, in the batch or before.
-    positions: list[Row] = field(default_factory=list)
-    can_samples: list[Row] = field(default_factory=list)
-    status_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Rows of each stream in arrival order (see fleet.streams); the store skips keys already stored.
+    series: dict[Stream, list[Row]] = field(default_factory=dict)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     tenant_of_dead_letter: list[int | None] = field(default_factory=list)
     # (stream, result) -> count, for metrics once the transaction commits.
@@ -147,32 +128,5 @@ def build_rows(
 
 
 def _add_records(rows: Rows, item: DecodedMessage, device: Device, received_at: datetime) -> None:
-    vehicle_id = device.vehicle_id
-    for record in item.records:
-        if isinstance(record, PositionRecord):
-            position = (
-                vehicle_id, record.ts, record.seq, record.lat, record.lon, record.speed_kmh, record.heading_deg,
-                record.alt_m, record.sats, record.hdop, received_at,
-            )  # fmt: skip
-            rows.positions.append(position)
-        elif isinstance(record, CanRecord):
-            doors = record.doors_open
-            mask = sum(1 << i for i, is_open in enumerate(doors) if is_open) if doors is not None else None
-            sample = (
-                vehicle_id, record.ts, record.seq, record.fuel_level_pct, record.fuel_used_total_l,
-                record.distance_total_km, record.engine_speed_rpm, record.engine_hours_total_h, record.coolant_temp_c,
-                mask, len(doors) if doors is not None else None, record.passenger_count, record.battery_soc_pct,
-                received_at,
-            )  # fmt: skip
-            rows.can_samples.append(sample)
-        elif isinstance(record, StatusRecord):
-            state = {
-                "vehicle_id": vehicle_id,
-                "status_ts": record.ts,
-                "status_seq": record.seq,
-                "online": record.state == "online",
-                "updated_at": received_at,
-            }
-            current = rows.status_state.get(vehicle_id)
-            if current is None or (record.ts, record.seq) > (current["status_ts"], current["status_seq"]):
-                rows.status_state[vehicle_id] = state
+    build, vehicle_id = STREAMS[item.stream].row, device.vehicle_id
+    rows.series.setdefault(item.stream, []).extend([build(vehicle_id, r, received_at) for r in item.records])

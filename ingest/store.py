@@ -10,43 +10,29 @@ import psycopg
 from sqlalchemy import Connection, Engine, Table, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fleet.db.models import Base, CanSample, DeadLetter, Position, Vehicle, VehicleState
+from fleet.db.models import Base, DeadLetter, Vehicle, VehicleState
 from fleet.db.partitions import ensure_partitions
-from ingest.batch import CAN_COLUMNS, POSITION_COLUMNS, SEQ, TS, VEHICLE_ID, Device, Row, Rows
+from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
+from ingest.batch import Device, Rows
 
 # Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
 DEVICE_CACHE_SECONDS = 60.0
 
 
-def _state_from_stage(stage: str, prefix: str, columns: tuple[str, ...]) -> str:
-    """SQL that moves each vehicle's latest state forward from the newest row of a staging table."""
-    ts, seq = f"{prefix}_ts", f"{prefix}_seq"
+def _state_from_stage(spec: StreamSpec[Any]) -> str:
+    """SQL that moves each vehicle's latest state forward from the newest row of the stream's staging table."""
+    ts, seq, columns = f"{spec.state_prefix}_ts", f"{spec.state_prefix}_seq", spec.state_columns
     updates = ", ".join(f"{c} = excluded.{c}" for c in (ts, seq, *columns, "updated_at"))
     return (
         f"INSERT INTO vehicle_state AS s (vehicle_id, {ts}, {seq}, {', '.join(columns)}, updated_at) "
         f"SELECT DISTINCT ON (vehicle_id) vehicle_id, ts, seq, {', '.join(columns)}, received_at "
-        f"FROM {stage} ORDER BY vehicle_id, ts DESC, seq DESC "
+        f"FROM stage_{spec.table} ORDER BY vehicle_id, ts DESC, seq DESC "
         f"ON CONFLICT (vehicle_id) DO UPDATE SET {updates} "
         f"WHERE s.{ts} IS NULL OR (excluded.{ts}, excluded.{seq}) > (s.{ts}, s.{seq})"
     )
 
 
-POSITION_STATE_COLUMNS = ("lat", "lon", "speed_kmh", "heading_deg")
-CAN_STATE_COLUMNS = (
-    "fuel_level_pct",
-    "distance_total_km",
-    "passenger_count",
-    "battery_soc_pct",
-    "doors_open_mask",
-    "door_count",
-)
-POSITION_STATE_FROM_STAGE = _state_from_stage("stage_positions", "pos", POSITION_STATE_COLUMNS)
-CAN_STATE_FROM_STAGE = _state_from_stage("stage_can_samples", "can", CAN_STATE_COLUMNS)
-
-if {c.name for c in Position.__table__.columns} != set(POSITION_COLUMNS) or {
-    c.name for c in CanSample.__table__.columns
-} != set(CAN_COLUMNS):
-    raise RuntimeError("ingest.batch's row columns are out of step with the positions / can_samples tables")
+STATE_FROM_STAGE = {stream: _state_from_stage(spec) for stream, spec in STREAMS.items() if spec.table}
 
 
 @dataclass(slots=True)
@@ -87,27 +73,23 @@ class Store:
         """Write `rows` inside the caller's transaction; return counts and partitions it created."""
         counts = WriteCounts()
         created: set[tuple[str, date]] = set()
-        for stream, table, columns, data in (
-            ("pos", Base.metadata.tables["positions"], POSITION_COLUMNS, rows.positions),
-            ("can", Base.metadata.tables["can_samples"], CAN_COLUMNS, rows.can_samples),
-        ):
+        for stream, data in rows.series.items():
             if not data:
                 continue
-            created |= self._ensure_partitions(connection, table.name, {row[TS].date() for row in data})
-            counts.stored[stream] = self._insert_new(connection, table, columns, data)
-        if self._postgres:
-            # The staging tables still hold this batch: derive the latest state there, in one statement each.
-            if rows.positions:
-                connection.exec_driver_sql(POSITION_STATE_FROM_STAGE)
-            if rows.can_samples:
-                connection.exec_driver_sql(CAN_STATE_FROM_STAGE)
-        else:
-            pos_state = _state_rows(rows.positions, POSITION_COLUMNS, "pos", POSITION_STATE_COLUMNS)
-            can_state = _state_rows(rows.can_samples, CAN_COLUMNS, "can", CAN_STATE_COLUMNS)
-            self._upsert_state(connection, pos_state, "pos_ts", "pos_seq")
-            self._upsert_state(connection, can_state, "can_ts", "can_seq")
-        self._upsert_state(connection, list(rows.status_state.values()), "status_ts", "status_seq")
-        counts.stored["status"] = len(rows.status_state)
+            spec = STREAMS[stream]
+            if spec.table is None:
+                state = _state_rows(spec, data)
+                self._upsert_state(connection, spec, state)
+                counts.stored[stream.value] = len(state)
+                continue
+            if spec.partitioned:
+                created |= self._ensure_partitions(connection, spec.table, {row[TS].date() for row in data})
+            counts.stored[stream.value] = self._insert_new(connection, Base.metadata.tables[spec.table], spec, data)
+            if self._postgres:
+                # The staging table still holds this batch: derive the latest state there, in one statement.
+                connection.exec_driver_sql(STATE_FROM_STAGE[stream])
+            else:
+                self._upsert_state(connection, spec, _state_rows(spec, data))
         if rows.dead_letters:
             connection.execute(
                 insert(DeadLetter),
@@ -137,7 +119,8 @@ class Store:
             ensure_partitions(connection, table, [day for _, day in new])
         return new
 
-    def _insert_new(self, connection: Connection, table: Table, columns: tuple[str, ...], data: Iterable[Row]) -> int:
+    def _insert_new(self, connection: Connection, table: Table, spec: StreamSpec[Any], data: Iterable[Row]) -> int:
+        columns = spec.columns
         if self._postgres:
             raw = connection.connection.driver_connection
             assert isinstance(raw, psycopg.Connection), "a live psycopg connection"
@@ -148,9 +131,10 @@ class Store:
         result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), records)
         return int(result.rowcount)
 
-    def _upsert_state(self, connection: Connection, data: list[dict[str, Any]], ts: str, seq: str) -> None:
+    def _upsert_state(self, connection: Connection, spec: StreamSpec[Any], data: list[dict[str, Any]]) -> None:
         if not data:
             return
+        ts, seq = f"{spec.state_prefix}_ts", f"{spec.state_prefix}_seq"
         dialect_insert = postgresql.insert if self._postgres else sqlite.insert
         statement = dialect_insert(VehicleState)
         table = VehicleState.__table__
@@ -167,23 +151,22 @@ class Store:
         connection.execute(statement, data)
 
 
-def _state_rows(
-    data: list[Row], columns: tuple[str, ...], prefix: str, state_columns: tuple[str, ...]
-) -> list[dict[str, Any]]:
+def _state_rows(spec: StreamSpec[Any], data: list[Row]) -> list[dict[str, Any]]:
     """Latest-state rows from each vehicle's newest row in (ts, seq): what the PostgreSQL path derives in SQL."""
     newest: dict[int, Row] = {}
     for row in data:
         current = newest.get(row[VEHICLE_ID])
         if current is None or (row[TS], row[SEQ]) > (current[TS], current[SEQ]):
             newest[row[VEHICLE_ID]] = row
-    index = {column: i for i, column in enumerate(columns)}
+    state_index = [(column, spec.index(column)) for column in spec.state_columns]
+    received_at = spec.index("received_at")
     return [
         {
             "vehicle_id": vehicle_id,
-            f"{prefix}_ts": row[TS],
-            f"{prefix}_seq": row[SEQ],
-            **{column: row[index[column]] for column in state_columns},
-            "updated_at": row[index["received_at"]],
+            f"{spec.state_prefix}_ts": row[TS],
+            f"{spec.state_prefix}_seq": row[SEQ],
+            **{column: row[i] for column, i in state_index},
+            "updated_at": row[received_at],
         }
         for vehicle_id, row in newest.items()
     ]

@@ -6,7 +6,7 @@ from api.can import service
 from api.can.schemas import CanPage
 from api.deps import SessionDep, TenantDep, WindowDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE
-from api.timeseries import WINDOW_DESCRIPTION
+from api.timeseries.window import WINDOW_DESCRIPTION
 
 router = APIRouter(prefix="/v1/vehicles", tags=["telemetry"], responses={**UNAUTHORIZED_RESPONSE})
 

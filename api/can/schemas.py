@@ -5,8 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.live.schemas import doors_from_mask
-from api.timeseries import Page
+from api.timeseries.window import Page
+from fleet.doors import unpack_doors
 
 
 class CanSampleOut(BaseModel):
@@ -28,7 +28,7 @@ class CanSampleOut(BaseModel):
     def from_row(cls, row: Any) -> "CanSampleOut":
         """Build from a can_samples row, unpacking the door mask."""
         values = row._asdict()
-        values["doors_open"] = doors_from_mask(values.pop("doors_open_mask"), values.pop("door_count"))
+        values["doors_open"] = unpack_doors(values.pop("doors_open_mask"), values.pop("door_count"))
         return cls.model_validate(values)
 
 

@@ -5,17 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from fleet.db.models import VehicleState
-
-# The mask column is a 32-bit integer; nothing sensible lies beyond its bits.
-MAX_DOORS = 32
-
-
-def doors_from_mask(mask: int | None, door_count: int | None) -> list[bool] | None:
-    """Door states, front first: bit i of `mask` is door i+1; `door_count` doors, else as many as the mask shows."""
-    if mask is None:
-        return None
-    count = door_count if door_count is not None else mask.bit_length()
-    return [bool(mask >> i & 1) for i in range(min(max(count, 0), MAX_DOORS))]
+from fleet.doors import unpack_doors
 
 
 class LivePosition(BaseModel):
@@ -102,5 +92,5 @@ def live_can(state: VehicleState) -> LiveCan | None:
         distance_total_km=state.distance_total_km,
         passenger_count=state.passenger_count,
         battery_soc_pct=state.battery_soc_pct,
-        doors_open=doors_from_mask(state.doors_open_mask, state.door_count),
+        doors_open=unpack_doors(state.doors_open_mask, state.door_count),
     )

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from api.timeseries import Page
+from api.timeseries.window import Page
 
 
 class PositionOut(BaseModel):

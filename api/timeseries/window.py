@@ -1,11 +1,11 @@
-"""Time windows, opaque cursors and pages shared by the time-series endpoints (positions, CAN samples)."""
+"""Time windows, opaque tie-safe cursors and pages shared by the time-series endpoints."""
 
 import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import AwareDatetime, BaseModel, Field
@@ -18,7 +18,10 @@ DEFAULT_SPAN = timedelta(hours=24)
 MAX_SPAN = timedelta(days=31)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-CURSOR_VERSION = "1"
+# Version 2 continues after (ts, key): rows may share a timestamp. Version 1 (ts alone) is still read.
+CURSOR_VERSION = "2"
+V1_CURSOR = "1"
+MAX_KEY = 2**63 - 1
 # Far longer than any cursor we issue; bounds the work spent decoding garbage.
 MAX_CURSOR_LENGTH = 200
 
@@ -27,20 +30,23 @@ WINDOW_DESCRIPTION = (
     "timestamps **with an offset** (`2026-11-23T08:00:00Z`; URL-encode a `+` as `%2B`): a timestamp without an "
     "offset is refused with 422 rather than guessed. Without either, the window is the last 24 hours; with only "
     "one, the other is 24 hours away. A window may span at most 31 days. When `next` is not null there are more "
-    "items: pass it unchanged as `cursor`, with the same `since` and `until`, to get the following page."
+    "items: pass it unchanged as `cursor`, with the same `since` and `until`, to get the following page. Items "
+    "sharing a timestamp are ordered by `seq`, so paging never skips or repeats one."
 )
 
 ItemT = TypeVar("ItemT")
+# A time-series row: (ts, key, values...).
+SeriesRow = Row[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A validated page request: UTC bounds, page size and the exclusive lower bound from a cursor."""
+    """A validated page request: UTC bounds, page size and the exclusive (ts, key) lower bound from a cursor."""
 
     since: datetime
     until: datetime
     limit: int
-    after: datetime | None = None
+    after: tuple[datetime, int] | None = None
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -50,33 +56,31 @@ class Page(BaseModel, Generic[ItemT]):
     next: str | None = Field(description="Cursor of the next page, or null on the last page")
 
 
-class HasTs(Protocol):
-    """A row with a timestamp."""
-
-    @property
-    def ts(self) -> datetime: ...
-
-
-RowT = TypeVar("RowT", bound=HasTs)
-
-
-def encode_cursor(ts: datetime) -> str:
-    """Opaque cursor continuing after `ts`."""
-    raw = f"{CURSOR_VERSION}:{ts.astimezone(UTC).isoformat()}".encode()
+def encode_cursor(ts: datetime, key: int) -> str:
+    """Opaque cursor continuing after the row at (`ts`, `key`)."""
+    raw = f"{CURSOR_VERSION}:{key}:{ts.astimezone(UTC).isoformat()}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> datetime:
-    """The timestamp a cursor continues after; 422 when it was not issued by `encode_cursor`."""
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (ts, key) a cursor continues after; 422 when it was not issued by `encode_cursor`."""
     try:
         if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError("too long")
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        version, _, value = raw.decode().partition(":")
-        ts = datetime.fromisoformat(value)
-        if version != CURSOR_VERSION or ts.tzinfo is None:
+        version, _, rest = raw.decode().partition(":")
+        if version == V1_CURSOR:
+            # Issued before keys: it continued after every row at its timestamp.
+            key, value = MAX_KEY, rest
+        elif version == CURSOR_VERSION:
+            key_text, _, value = rest.partition(":")
+            key = int(key_text)
+        else:
             raise ValueError("not a cursor")
-        return ts.astimezone(UTC)
+        ts = datetime.fromisoformat(value)
+        if ts.tzinfo is None or not 0 <= key <= MAX_KEY:
+            raise ValueError("not a cursor")
+        return ts.astimezone(UTC), key
     except (ValueError, binascii.Error, OverflowError):
         raise Invalid("invalid cursor: pass the `next` value of a previous page unchanged") from None
 
@@ -114,15 +118,15 @@ def window_params(
     return resolve_window(since, until, limit, cursor, utcnow())
 
 
-def split_page(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], str | None]:
-    """Rows of this page and the next cursor, from a query that fetched `limit + 1` rows."""
+def split_page(rows: Sequence[SeriesRow], limit: int) -> tuple[Sequence[SeriesRow], str | None]:
+    """Rows of this page and the next cursor, from a query that fetched `limit + 1` rows of (ts, key, ...)."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].ts)
+    return rows, encode_cursor(rows[-1][0], rows[-1][1])
 
 
-def as_dicts(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[dict[str, Any]]:
+def as_dicts(rows: Sequence[SeriesRow]) -> list[dict[str, Any]]:
     """Rows as dicts; reads the column names once, since per-row `_asdict()` dominates a 10,000-row page."""
     if not rows:
         return []

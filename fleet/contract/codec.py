@@ -8,8 +8,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from fleet.contract.records import RECORD_TYPES, Record
+from fleet.contract.records import Record
 from fleet.contract.topics import Stream, TopicError, parse_uplink_topic
+from fleet.streams import STREAMS, record_type
 
 # A store-and-forward batch of more records than this should be split by the device; it bounds one message's cost.
 MAX_RECORDS_PER_MESSAGE = 1000
@@ -24,8 +25,8 @@ class RecordBatch(BaseModel, Generic[R]):
 
 
 BATCH_TYPES: dict[Stream, type[RecordBatch[Any]]] = {
-    stream: RecordBatch[record_type]  # type: ignore[valid-type]
-    for stream, record_type in RECORD_TYPES.items()
+    stream: RecordBatch[spec.record_type]  # type: ignore[name-defined]
+    for stream, spec in STREAMS.items()
 }
 
 
@@ -109,7 +110,7 @@ def _validate_whole(payload: bytes, stream: Stream) -> list[Record] | None:
     try:
         if b'"records"' in payload:
             return list(BATCH_TYPES[stream].model_validate_json(payload).records)
-        record = RECORD_TYPES[stream].model_validate_json(payload)
+        record = record_type(stream).model_validate_json(payload)
     except ValidationError:
         return None
     # A key that only decodes to "records" (spelled with escapes) makes it a batch after all.
@@ -125,7 +126,7 @@ def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimi
     except TopicError as error:
         raise MessageRejected(Reason.BAD_TOPIC, str(error)) from None
     decoded = DecodedMessage(device_id=device_id, stream=stream)
-    record_type = RECORD_TYPES[stream]
+    validated_type = record_type(stream)
     newest_allowed, oldest_allowed = now + limits.max_future, now - limits.max_age
     # Fast path for valid messages. Anything it refuses, and any record out of the time bounds, takes the general
     # path below, which says precisely what is wrong.
@@ -146,7 +147,7 @@ def decode_message(topic: str, payload: bytes, now: datetime, limits: DecodeLimi
             decoded.rejected.append(RejectedRecord(raw, Reason.BAD_SHAPE, "record must be a JSON object"))
             continue
         try:
-            record = record_type.model_validate(raw)
+            record = validated_type.model_validate(raw)
         except ValidationError as error:
             decoded.rejected.append(RejectedRecord(raw, Reason.SCHEMA, _describe(error)))
             continue

@@ -5,15 +5,15 @@ from pathlib import Path
 from typing import Any
 
 from fleet.contract.codec import MAX_RECORDS_PER_MESSAGE
-from fleet.contract.records import RECORD_TYPES
-from fleet.contract.topics import TOPIC_ROOT
+from fleet.contract.topics import TOPIC_ROOT, Stream
+from fleet.streams import STREAMS, record_type
 
 SCHEMA_DIR = Path(__file__).parent / "schemas" / "v1"
 
 
 def message_schema(stream_name: str) -> dict[str, Any]:
     """JSON Schema of one message on `stream_name`: a record, or a batch of records."""
-    record_schema = RECORD_TYPES[next(s for s in RECORD_TYPES if s.value == stream_name)].model_json_schema()
+    record_schema = record_type(Stream(stream_name)).model_json_schema()
     defs = record_schema.pop("$defs", {})
     record_schema["additionalProperties"] = True
     defs["record"] = record_schema
@@ -45,7 +45,7 @@ def rendered_schemas() -> dict[str, str]:
     """File name to content of every schema file."""
     return {
         f"{stream.value}.json": json.dumps(message_schema(stream.value), indent=2, sort_keys=True) + "\n"
-        for stream in RECORD_TYPES
+        for stream in STREAMS
     }
 
 

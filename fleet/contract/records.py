@@ -5,8 +5,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from fleet.contract.topics import Stream
-
 
 def parse_timestamp(value: Any) -> datetime:
     """Accept RFC 3339 with an offset or integer epoch milliseconds (or an aware datetime); return UTC."""
@@ -99,10 +97,3 @@ class StatusRecord(Record):
     """Connection state (stream `status`): published retained, and as the MQTT last will with state offline."""
 
     state: Literal["online", "offline"]
-
-
-RECORD_TYPES: dict[Stream, type[Record]] = {
-    Stream.POS: PositionRecord,
-    Stream.CAN: CanRecord,
-    Stream.STATUS: StatusRecord,
-}

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-PARTITIONED_TABLES = ("positions", "can_samples")
+from fleet.streams import PARTITIONED_TABLES
 
 
 def partition_name(table: str, day: date) -> str:
