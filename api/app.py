@@ -1,4 +1,4 @@
-"""The FastAPI application: `create_app(database_url)` wires routers, errors, metrics and the database."""
+"""The FastAPI application: `create_app(shared, settings)` wires routers, errors, metrics and the database."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -7,6 +7,7 @@ from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from api.can.endpoints import router as can_router
 from api.deadletters.endpoints import router as deadletters_router
@@ -17,6 +18,7 @@ from api.middleware import MetricsMiddleware
 from api.positions.endpoints import router as positions_router
 from api.vehicles.endpoints import router as vehicles_router
 from fleet.db.engine import make_engine, make_session_factory
+from fleet.settings import ApiSettings, SharedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -34,24 +36,26 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def create_app(database_url: str, mqtt_url: str | None = None, silent_after_seconds: float = 300.0) -> FastAPI:
-    """An API serving the database at `database_url` (its engine disposed on shutdown); `mqtt_url` enables replay."""
+def create_app(shared: SharedSettings, settings: ApiSettings, engine: Engine | None = None) -> FastAPI:
+    """An API on `engine` (the caller disposes it), else on one of its own for the settings, disposed on shutdown."""
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
-    engine = make_engine(database_url)
+    owns_engine = engine is None
+    db = make_engine(shared.database_url) if engine is None else engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            engine.dispose()
-            logger.info("database engine disposed")
+            if owns_engine:
+                db.dispose()
+                logger.info("database engine disposed")
 
     app = FastAPI(title="fleet API", version=package_version(), description=DESCRIPTION, lifespan=lifespan)
-    app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
-    app.state.mqtt_url = mqtt_url
-    app.state.silent_after = timedelta(seconds=silent_after_seconds)
+    app.state.engine = db
+    app.state.session_factory = make_session_factory(db)
+    app.state.mqtt = shared.mqtt_endpoint()
+    app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     for router in (health_router, vehicles_router, positions_router, can_router, live_router, deadletters_router):

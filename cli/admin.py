@@ -2,13 +2,11 @@
 
 import argparse
 
-from sqlalchemy import select
-
-from fleet.admin import add_vehicles, create_tenant, get_tenant
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.models import DeadLetter
-from fleet.replay import pending_dead_letters, replay
+from fleet.deadletters.service import dead_letters, pending_dead_letters, replay
+from fleet.registry.service import add_vehicles
 from fleet.settings import SharedSettings
+from fleet.tenancy.service import create_tenant, get_tenant
 
 
 def migrate(_args: argparse.Namespace) -> None:
@@ -44,7 +42,7 @@ def deadletters_list(args: argparse.Namespace) -> None:
     """Print the newest dead letters, one per line."""
     sessions = make_session_factory(make_engine(SharedSettings().database_url))
     with sessions() as session:
-        letters = session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit)).all()
+        letters = dead_letters(session, tenant_id=None, limit=args.limit)
     for letter in letters:
         payload = letter.payload[:200].decode("utf-8", errors="replace")
         print(
@@ -60,7 +58,7 @@ def deadletters_replay(args: argparse.Namespace) -> None:
     settings = SharedSettings()
     sessions = make_session_factory(make_engine(settings.database_url))
     with sessions() as session:
-        letters = pending_dead_letters(session, None if args.all else args.ids)
-        replayed = replay(session, settings.mqtt_url, letters)
+        letters = pending_dead_letters(session, tenant_id=None, ids=None if args.all else args.ids)
+        replayed = replay(session, settings.mqtt_endpoint(), letters)
         session.commit()
     print(f"replayed {replayed} dead letter(s); {len(letters) - replayed} could not be (bad topic)")

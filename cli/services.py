@@ -4,9 +4,14 @@ Each imports its service inside the handler, so an ingest process never loads Fa
 """
 
 import argparse
+import contextlib
+from typing import TYPE_CHECKING
 
 from cli.signals import stop_on_signals
 from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def ingest(_args: argparse.Namespace) -> None:
@@ -17,16 +22,23 @@ def ingest(_args: argparse.Namespace) -> None:
     IngestService(SharedSettings(), IngestSettings()).run(stop)
 
 
-def api(args: argparse.Namespace) -> None:
-    """Serve the REST API."""
+def api_server(shared: SharedSettings, settings: ApiSettings) -> "uvicorn.Server":
+    """The API server the settings describe: what `fleet api` and `fleet up` run."""
     import uvicorn
 
     from api.app import create_app
 
-    settings = ApiSettings()
-    shared = SharedSettings()
-    app = create_app(shared.database_url, shared.mqtt_url, settings.silent_after_seconds)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_config=None)
+    app = create_app(shared, settings)
+    return uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None))
+
+
+def api(args: argparse.Namespace) -> None:
+    """Serve the REST API."""
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    server = api_server(SharedSettings(), ApiSettings().model_copy(update=overrides))
+    # As uvicorn.run does: the server raises the Ctrl-C it shut down on again once it is done.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def sim(args: argparse.Namespace) -> None:

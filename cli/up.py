@@ -6,16 +6,16 @@ import threading
 from collections.abc import Callable
 
 import uvicorn
-from sqlalchemy import select
 
-from api.app import create_app
 from cli.embedded_broker import start_embedded_broker
+from cli.services import api_server
 from cli.signals import stop_on_signals
-from fleet.admin import add_vehicles, create_tenant, issue_token
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
-from fleet.db.models import Tenant
-from fleet.settings import IngestSettings, SharedSettings, SimSettings
+from fleet.errors import NotFound
+from fleet.registry.service import add_vehicles
+from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.tenancy.service import create_tenant, get_tenant, issue_token
 from ingest.service import IngestService
 from vehicle_sim.fleet_sim import run_simulation
 
@@ -29,8 +29,9 @@ def _demo_token(database_url: str, device_ids: list[str]) -> str:
     """Create the demo tenant once, register the simulated buses, and issue a fresh token."""
     engine = make_engine(database_url)
     with make_session_factory(engine)() as session:
-        tenant = session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT))
-        if tenant is None:
+        try:
+            tenant = get_tenant(session, DEMO_TENANT)
+        except NotFound:
             tenant, token = create_tenant(session, DEMO_TENANT)
         else:
             token = issue_token(session, tenant)
@@ -38,6 +39,11 @@ def _demo_token(database_url: str, device_ids: list[str]) -> str:
         session.commit()
     engine.dispose()
     return token
+
+
+def demo_api_server(shared: SharedSettings, port: int) -> uvicorn.Server:
+    """The server `fleet api` would run with the environment's settings, on 127.0.0.1:`port`."""
+    return api_server(shared, ApiSettings().model_copy(update={"host": "127.0.0.1", "port": port}))
 
 
 def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
@@ -61,9 +67,7 @@ def up(args: argparse.Namespace) -> None:
     shared = shared.model_copy(update={"mqtt_url": mqtt_url})
     ingest_settings = IngestSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
     ingest = IngestService(shared, ingest_settings)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(shared.database_url, mqtt_url), host="127.0.0.1", port=args.port, log_config=None)
-    )
+    server = demo_api_server(shared, args.port)
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
         _thread("api", server.run),

@@ -2,13 +2,14 @@
 
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fleet.mqtt.url import parse_mqtt_url
+from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
 
 DEFAULT_DATA_DIR = Path(".fleet-data")
 HOUR = 3600.0
@@ -87,6 +88,11 @@ class SharedSettings(BaseSettings):
                 "a client certificate needs its private key; set both or neither"
             )
         return self
+
+    def mqtt_endpoint(self) -> MqttEndpoint:
+        """The broker to connect to, with the TLS files."""
+        endpoint = parse_mqtt_url(self.mqtt_url)
+        return replace(endpoint, ca_file=self.mqtt_ca_file, cert_file=self.mqtt_cert_file, key_file=self.mqtt_key_file)
 
 
 def _default_client_id() -> str:

@@ -10,6 +10,8 @@
 - fleet_ingest_pending_messages: messages received and not yet acknowledged.
 - fleet_ingest_oldest_pending_age_seconds: age of the oldest message not yet acknowledged.
 - fleet_ingest_broker_connected: 1 while connected to the broker.
+- fleet_ingest_subscribed: 1 while the broker grants the uplink subscription at QoS 1.
+- fleet_ingest_subscriptions_refused_total: SUBACKs that refused the subscription or granted less than QoS 1.
 - fleet_ingest_database_ready: 1 while the last database write succeeded.
 """
 
@@ -34,4 +36,8 @@ WRITE_ERRORS = Counter("fleet_ingest_write_errors_total", "Failed batch writes",
 PENDING = Gauge("fleet_ingest_pending_messages", "Messages received and not yet acknowledged")
 OLDEST_PENDING_AGE = Gauge("fleet_ingest_oldest_pending_age_seconds", "Age of the oldest message not yet acknowledged")
 BROKER_CONNECTED = Gauge("fleet_ingest_broker_connected", "1 while connected to the broker")
+SUBSCRIBED = Gauge("fleet_ingest_subscribed", "1 while the broker grants the uplink subscription at QoS 1")
+SUBSCRIPTIONS_REFUSED = Counter(
+    "fleet_ingest_subscriptions_refused_total", "SUBACKs refusing the uplink subscription or granting less than QoS 1"
+)
 DATABASE_READY = Gauge("fleet_ingest_database_ready", "1 while the last database write succeeded")

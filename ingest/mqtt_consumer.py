@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from fleet.mqtt.client import make_client
 from fleet.mqtt.url import MqttEndpoint
 from ingest import metrics
 from ingest.buffered_client import BufferedClient
@@ -21,10 +22,16 @@ logger = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 30
 # Largest MQTT v5 Receive Maximum.
 MAX_RECEIVE_MAXIMUM = 65535
+# QoS 1 end to end: a subscription granted at QoS 0 would let the broker drop what ingest has not stored.
+REQUIRED_QOS = 1
 
 
 class MqttConsumer:
-    """Subscribes in on_connect (so a reconnect restores it) and hands every message to `deliver`."""
+    """Subscribes in on_connect (so a reconnect restores it) and hands every message to `deliver`.
+
+    `subscribed` is true only once the broker granted the subscription at QoS 1; `subscription_problem`
+    says why not when the broker refused it (as an ACL does).
+    """
 
     def __init__(
         self,
@@ -44,20 +51,20 @@ class MqttConsumer:
         self._session_expiry = session_expiry_seconds
         self._receive_maximum = min(receive_maximum, MAX_RECEIVE_MAXIMUM)
         self._connection = 0
+        self._subscribe_mid: int | None = None
         self.connected = False
-        self._client = BufferedClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5 if protocol_v5 else mqtt.MQTTv311,
-            clean_session=None if protocol_v5 else False,
+        self.subscribed = False
+        self.subscription_problem: str | None = None
+        self._client = make_client(
+            endpoint,
+            client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if protocol_v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=False,
             manual_ack=True,
+            client_class=BufferedClient,
         )
-        if endpoint.username:
-            self._client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            self._client.tls_set()
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -88,8 +95,7 @@ class MqttConsumer:
         """Disconnect cleanly (the broker keeps the session) and stop the network thread."""
         self._client.disconnect()
         self._client.loop_stop()
-        self.connected = False
-        metrics.BROKER_CONNECTED.set(0)
+        self._set_connected(False)
 
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, flags: Any, reason_code: ReasonCode, _properties: Any
@@ -98,19 +104,45 @@ class MqttConsumer:
             logger.error("broker refused the connection: %s", reason_code)
             return
         self._connection += 1
-        self.connected = True
-        metrics.BROKER_CONNECTED.set(1)
+        self._set_connected(True)
         logger.info(
             "connected to %s:%s (session present: %s)", self._endpoint.host, self._endpoint.port, flags.session_present
         )
-        client.subscribe(self._subscription, qos=1)
+        _result, self._subscribe_mid = client.subscribe(self._subscription, qos=REQUIRED_QOS)
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reason_codes: list[ReasonCode], _properties: Any
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        granted = reason_codes[0] if reason_codes else None
+        if granted is not None and not granted.is_failure and granted.value >= REQUIRED_QOS:
+            self.subscribed, self.subscription_problem = True, None
+            metrics.SUBSCRIBED.set(1)
+            logger.info("subscribed to %s at QoS %s", self._subscription, granted.value)
+            return
+        self.subscribed = False
+        metrics.SUBSCRIBED.set(0)
+        metrics.SUBSCRIPTIONS_REFUSED.inc()
+        answer = "no answer" if granted is None else f"{granted} (0x{granted.value:02x})"
+        self.subscription_problem = (
+            f"the broker did not grant {self._subscription} at QoS {REQUIRED_QOS}: {answer}; "
+            "check the broker's ACL for ingest's user"
+        )
+        logger.error("%s", self.subscription_problem)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: ReasonCode, _properties: Any
     ) -> None:
-        self.connected = False
-        metrics.BROKER_CONNECTED.set(0)
+        self._set_connected(False)
         logger.warning("disconnected from broker: %s", reason_code)
+
+    def _set_connected(self, connected: bool) -> None:
+        # A new connection subscribes afresh: ready again only after its SUBACK.
+        self.connected = connected
+        self.subscribed = False
+        metrics.BROKER_CONNECTED.set(1 if connected else 0)
+        metrics.SUBSCRIBED.set(0)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

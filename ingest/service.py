@@ -3,21 +3,18 @@
 import gc
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from fleet.contract.codec import DecodeLimits, Reason
 from fleet.contract.topics import uplink_subscription
 from fleet.db.engine import make_engine
-from fleet.mqtt.url import parse_mqtt_url
+from fleet.db.errors import DatabaseFault, classify
 from fleet.settings import IngestSettings, SharedSettings
 from ingest import metrics
 from ingest.batch import DeadLetterRow, Rows, build_rows, decode_all, device_ids
@@ -28,18 +25,13 @@ from ingest.store import Store, WriteCounts
 
 logger = logging.getLogger(__name__)
 
-# Errors that mean "the database is not reachable right now": retry the same batch, acknowledge nothing.
-UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    DisconnectionError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    sqlite3.OperationalError,
-)
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 QUEUE_POLL_SECONDS = 0.2
+
+
+class SchemaMismatch(RuntimeError):
+    """The database refuses ingest's statements as a schema fault: nothing more can be stored until it is fixed."""
 
 
 class IngestService:
@@ -57,9 +49,10 @@ class IngestService:
         self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self._pending_since: deque[float] = deque()
         self._database_ready = False
+        self._schema_problem: str | None = None
         protocol_v5 = settings.mqtt_protocol != "3.1.1"
         self.consumer = MqttConsumer(
-            parse_mqtt_url(shared.mqtt_url),
+            shared.mqtt_endpoint(),
             settings.client_id,
             # MQTT 3.1.1 brokers (the embedded one) may not know $share: subscribe directly there.
             uplink_subscription(settings.share_group if protocol_v5 else ""),
@@ -96,8 +89,12 @@ class IngestService:
 
     def not_ready_reason(self) -> str | None:
         """Why this instance should not get traffic, or None when it is ready."""
+        if self._schema_problem:
+            return self._schema_problem
         if not self.consumer.connected:
             return "not connected to the MQTT broker"
+        if not self.consumer.subscribed:
+            return self.consumer.subscription_problem or "waiting for the broker to grant the uplink subscription"
         if not self._database_ready:
             return "database unreachable"
         return None
@@ -121,7 +118,9 @@ class IngestService:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             self._set_database_ready(True)
-        except UNAVAILABLE as error:
+        except Exception as error:
+            if classify(error) is not DatabaseFault.UNAVAILABLE:
+                raise
             logger.warning("database unreachable at start: %s", error)
             self._set_database_ready(False)
 
@@ -161,36 +160,65 @@ class IngestService:
     def _commit(
         self, batch: list[InboundMessage], stop: threading.Event, give_up_when_unavailable: bool = False
     ) -> None:
-        """Write the batch until it commits; isolate messages the database refuses."""
+        """Write the batch until it commits; isolate messages the database refuses; stop on a schema fault."""
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
                 self._write(batch)
                 return
-            except UNAVAILABLE as error:
-                metrics.WRITE_ERRORS.labels("database").inc()
-                self._set_database_ready(False)
+            except Exception as error:
+                fault = self._judge(error)
+                if fault is DatabaseFault.DATA:
+                    metrics.WRITE_ERRORS.labels("data").inc()
+                    logger.exception("batch of %d messages refused; writing them one by one", len(batch))
+                    if self._write_one_by_one(batch):
+                        return
                 if stop.is_set() or give_up_when_unavailable:
                     logger.warning("stopping with %d messages unacknowledged: the broker redelivers them", len(batch))
                     return
                 logger.warning("database unavailable, retrying in %.1fs: %s", delay, error)
                 stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
-            except Exception:
-                metrics.WRITE_ERRORS.labels("data").inc()
-                logger.exception("batch of %d messages refused; writing them one by one", len(batch))
-                self._write_one_by_one(batch)
-                return
 
-    def _write_one_by_one(self, batch: Sequence[InboundMessage]) -> None:
-        for message in batch:
+    def _judge(self, error: Exception) -> DatabaseFault:
+        """Classify a failed write; a schema fault ends the service (nothing of this batch is acknowledged)."""
+        fault = classify(error)
+        if fault is DatabaseFault.SCHEMA:
+            metrics.WRITE_ERRORS.labels("schema").inc()
+            self._set_database_ready(False)
+            self._schema_problem = (
+                f"the database refuses ingest's statements ({str(error).splitlines()[0][:300]}): is it migrated to "
+                "this version (`fleet migrate`), and may ingest's user write its tables? Nothing was acknowledged."
+            )
+            logger.critical("%s", self._schema_problem)
+            raise SchemaMismatch(self._schema_problem) from error
+        if fault is DatabaseFault.UNAVAILABLE:
+            metrics.WRITE_ERRORS.labels("database").inc()
+            self._set_database_ready(False)
+        return fault
+
+    def _write_one_by_one(self, batch: list[InboundMessage]) -> bool:
+        """Write each message alone, dead-lettering the ones refused for their data; False if the database went.
+
+        On False, `batch` keeps only the messages not yet stored, for the caller's retry loop.
+        """
+        for index, message in enumerate(batch):
             try:
                 self._write([message])
-            except UNAVAILABLE:
-                raise
+                continue
             except Exception as error:
+                if self._judge(error) is not DatabaseFault.DATA:
+                    del batch[:index]
+                    return False
                 logger.exception("message on %.200s refused by the database; dead-lettered", message.topic)
-                self._dead_letter_alone(message, f"database refused the message: {error}"[:2000])
+                detail = f"database refused the message: {error}"[:2000]
+            try:
+                self._dead_letter_alone(message, detail)
+            except Exception as error:
+                self._judge(error)
+                del batch[:index]
+                return False
+        return True
 
     def _dead_letter_alone(self, message: InboundMessage, detail: str) -> None:
         rows = Rows()

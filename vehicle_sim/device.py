@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.codec import encode_message
 from fleet.contract.records import Record, StatusRecord
 from fleet.contract.topics import Stream, uplink_topic
+from fleet.mqtt.client import make_client
 from fleet.mqtt.url import MqttEndpoint
 from vehicle_sim.outbox import Outbox
 
@@ -21,9 +22,6 @@ logger = logging.getLogger(__name__)
 QOS = 1
 # The broker publishes the last will 1.5 keepalives after a unit falls silent: 45 s for a vanished bus.
 KEEPALIVE_S = 30
-# Reconnect back-off; capped low so a restarted broker sees every bus again within about 10 s.
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 10
 
 
 def utc_now() -> datetime:
@@ -57,12 +55,7 @@ class Device:
         self._pending_online: StatusRecord | None = None
         self._offline: StatusRecord | None = None
 
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=protocol)
-        if endpoint.username:
-            self._client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            self._client.tls_set()
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client = make_client(endpoint, device_id, protocol=protocol)
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -8,13 +8,12 @@ from api.deadletters import service
 from api.deadletters.schemas import DeadLetterList, ReplayIn, ReplayOut
 from api.deps import SessionDep, TenantDep
 from api.errors import UNAUTHORIZED_RESPONSE
+from fleet.deadletters.service import MAX_ID
 
 router = APIRouter(prefix="/v1/deadletters", tags=["dead letters"], responses={**UNAUTHORIZED_RESPONSE})
 
 # Payloads may be up to ingest's 256 KiB each: this keeps a page within tens of megabytes.
 MAX_LIMIT = 200
-# Ids are 64-bit; a larger bound would overflow SQLite's INTEGER instead of failing validation.
-MAX_ID = 2**63 - 1
 
 
 @router.get("", summary="List dead letters")
@@ -35,4 +34,4 @@ def replay_dead_letters(
     request: Request, session: SessionDep, tenant: TenantDep, body: Annotated[ReplayIn | None, Body()] = None
 ) -> ReplayOut:
     """Publish pending dead letters of your vehicles again, e.g. after registering the device they came from."""
-    return service.replay_dead_letters(session, tenant.id, request.app.state.mqtt_url, body.ids if body else None)
+    return service.replay_dead_letters(session, tenant.id, request.app.state.mqtt, body.ids if body else None)

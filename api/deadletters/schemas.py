@@ -1,10 +1,14 @@
-"""Response bodies of the dead letters module."""
+"""Request and response bodies of the dead letters module."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from fleet.db.models import DeadLetter
+from fleet.deadletters.service import MAX_ID
+
+DeadLetterId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class DeadLetterOut(BaseModel):
@@ -37,7 +41,7 @@ class DeadLetterList(BaseModel):
 class ReplayIn(BaseModel):
     """Which dead letters to replay."""
 
-    ids: list[int] | None = Field(
+    ids: list[DeadLetterId] | None = Field(
         default=None, max_length=1000, description="Ids to replay; omit to replay every pending one (up to 1000)"
     )
 

@@ -1,13 +1,12 @@
-"""Rules of the dead letters module: a tenant sees and replays only the dead letters of its own devices."""
+"""Dead letters over HTTP: pages of the tenant's letters, and bounded replays (rules in `fleet.deadletters`)."""
 
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from api.deadletters import repository
 from api.deadletters.schemas import DeadLetterList, DeadLetterOut, ReplayOut
-from fleet.errors import Unavailable
-from fleet.replay import replay
+from fleet.deadletters import service as deadletters
+from fleet.mqtt.url import MqttEndpoint
 
 # One request republishes at most this many; the caller repeats until `replayed` is 0.
 MAX_REPLAY = 1000
@@ -15,7 +14,7 @@ MAX_REPLAY = 1000
 
 def dead_letters(session: Session, tenant_id: int, limit: int, before_id: int | None) -> DeadLetterList:
     """A page of the tenant's dead letters, newest first."""
-    rows = repository.dead_letters(session, tenant_id, limit + 1, before_id)
+    rows = deadletters.dead_letters(session, tenant_id=tenant_id, limit=limit + 1, before_id=before_id)
     page = rows[:limit]
     return DeadLetterList(
         items=[DeadLetterOut.from_row(r) for r in page],
@@ -23,10 +22,8 @@ def dead_letters(session: Session, tenant_id: int, limit: int, before_id: int | 
     )
 
 
-def replay_dead_letters(session: Session, tenant_id: int, mqtt_url: str | None, ids: Sequence[int] | None) -> ReplayOut:
+def replay_dead_letters(session: Session, tenant_id: int, mqtt: MqttEndpoint, ids: Sequence[int] | None) -> ReplayOut:
     """Publish the tenant's pending dead letters again; ingest stores each record once however often."""
-    if not mqtt_url:
-        raise Unavailable("replay needs the MQTT broker (FLEET_MQTT_URL)")
-    letters = repository.pending_dead_letters(session, tenant_id, ids, MAX_REPLAY)
-    replayed = replay(session, mqtt_url, letters)
+    letters = deadletters.pending_dead_letters(session, tenant_id=tenant_id, ids=ids, limit=MAX_REPLAY)
+    replayed = deadletters.replay(session, mqtt, letters)
     return ReplayOut(replayed=replayed, skipped=len(letters) - replayed)

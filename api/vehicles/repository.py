@@ -11,8 +11,3 @@ from fleet.db.models import Vehicle
 def list_vehicles(session: Session, tenant_id: int) -> Sequence[Vehicle]:
     """Vehicles of a tenant, ordered by device id."""
     return session.scalars(select(Vehicle).where(Vehicle.tenant_id == tenant_id).order_by(Vehicle.device_id)).all()
-
-
-def get_vehicle(session: Session, tenant_id: int, device_id: str) -> Vehicle | None:
-    """The tenant's vehicle with `device_id`."""
-    return session.scalar(select(Vehicle).where(Vehicle.tenant_id == tenant_id, Vehicle.device_id == device_id))

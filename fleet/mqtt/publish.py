@@ -3,11 +3,11 @@
 import uuid
 from collections.abc import Sequence
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.errors import Unavailable
-from fleet.mqtt.url import parse_mqtt_url
+from fleet.mqtt.client import make_client
+from fleet.mqtt.url import MqttEndpoint
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACK_TIMEOUT_SECONDS = 30.0
@@ -17,16 +17,11 @@ class PublishError(Unavailable):
     """The broker could not be reached or did not acknowledge."""
 
 
-def publish_and_wait(mqtt_url: str, messages: Sequence[tuple[str, bytes]], client_prefix: str = "fleet-replay") -> None:
+def publish_and_wait(
+    endpoint: MqttEndpoint, messages: Sequence[tuple[str, bytes]], client_prefix: str = "fleet-replay"
+) -> None:
     """Publish `messages` at QoS 1 and return once the broker acknowledged all of them."""
-    endpoint = parse_mqtt_url(mqtt_url)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"{client_prefix}-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
-    )
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
-    if endpoint.tls:
-        client.tls_set()
+    client = make_client(endpoint, f"{client_prefix}-{uuid.uuid4().hex[:8]}", protocol=MQTTProtocolVersion.MQTTv311)
     client.max_queued_messages_set(0)
     try:
         client.connect(endpoint.host, endpoint.port)

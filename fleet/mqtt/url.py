@@ -1,6 +1,7 @@
 """Parse `mqtt://host:port` URLs (the FLEET_MQTT_URL setting)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORT = 1883
@@ -15,6 +16,10 @@ class MqttEndpoint:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    # With TLS: the CA of the broker's certificate (else the system's), and a client certificate with its key.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:

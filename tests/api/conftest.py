@@ -5,17 +5,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from fleet.admin import add_vehicles, create_tenant
 from fleet.db.engine import make_session_factory
 from fleet.db.models import CanSample, Position
 from fleet.db.partitions import ensure_partitions
+from fleet.registry.service import add_vehicles
+from fleet.settings import ApiSettings, SharedSettings
+from fleet.tenancy.service import create_tenant
 
 BASE_TS = datetime(2026, 3, 1, tzinfo=UTC)
+# Nothing listens on port 1: a replay with something to publish answers 503.
+UNREACHABLE_BROKER = "mqtt://127.0.0.1:1"
 
 
 def iso(ts: datetime) -> str:
@@ -48,6 +53,12 @@ class SeededTenant:
     def device_ids(self) -> list[str]:
         """Device ids of the tenant's vehicles, sorted."""
         return sorted(self.vehicle_ids)
+
+
+def make_app(database_url: str, mqtt_url: str = UNREACHABLE_BROKER, silent_after_seconds: float = 300.0) -> FastAPI:
+    """An app on `database_url` whose replay publishes to `mqtt_url`."""
+    shared = SharedSettings(database_url=database_url, mqtt_url=mqtt_url)
+    return create_app(shared, ApiSettings(silent_after_seconds=silent_after_seconds))
 
 
 def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable[str]) -> SeededTenant:
@@ -89,7 +100,7 @@ def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def client(pg_url: str) -> Iterator[TestClient]:
     """A client of an app on the session's PostgreSQL database (lifespan run, engine disposed after)."""
-    with TestClient(create_app(pg_url)) as test_client:
+    with TestClient(make_app(pg_url)) as test_client:
         yield test_client
 
 

@@ -74,3 +74,21 @@ def test_bad_parameters_are_422(client: TestClient, tenant: SeededTenant, params
 
     assert response.status_code == 422
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("ids", [[-1], [0], [2**63], [-1, 0, 2**63], ["x"]])
+def test_replay_of_impossible_ids_is_422(client: TestClient, tenant: SeededTenant, ids: list[object]) -> None:
+    response = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": ids})
+
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert [e["loc"] for e in errors] == [["body", "ids", i] for i in range(len(ids))]
+    assert all(e["msg"] for e in errors)
+
+
+def test_replay_accepts_the_extreme_ids(client: TestClient, tenant: SeededTenant) -> None:
+    # Neither is the tenant's, so nothing is published to the client's unreachable broker.
+    response = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [1, 2**63 - 1]})
+
+    assert response.status_code == 200
+    assert response.json() == {"replayed": 0, "skipped": 0}

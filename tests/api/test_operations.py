@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from api.app import create_app, package_version
-from tests.api.conftest import SeededTenant
+from api.app import package_version
+from tests.api.conftest import SeededTenant, make_app
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def requests_total(method: str, route: str, status: str) -> float:
 
 
 def test_healthz_needs_no_database() -> None:
-    with TestClient(create_app(UNREACHABLE_URL)) as client:
+    with TestClient(make_app(UNREACHABLE_URL)) as client:
         response = client.get("/healthz")
 
     assert response.status_code == 200
@@ -37,7 +37,7 @@ def test_readyz_ok(client: TestClient) -> None:
 
 
 def test_readyz_503_when_database_unreachable() -> None:
-    with TestClient(create_app(UNREACHABLE_URL)) as client:
+    with TestClient(make_app(UNREACHABLE_URL)) as client:
         started = time.monotonic()
         response = client.get("/readyz")
 
@@ -93,7 +93,7 @@ def test_openapi_and_docs(client: TestClient) -> None:
 
 
 def test_unexpected_errors_are_generic_json_500s(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(pg_url)
+    app = make_app(pg_url)
 
     @app.get("/boom")
     def boom() -> None:

@@ -9,12 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from fleet.admin import add_vehicles
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
 from fleet.db.models import DeadLetter, Position, Tenant, Vehicle, VehicleState
-from tests.api.conftest import SeededTenant, seed_tenant
+from fleet.registry.service import add_vehicles
+from tests.api.conftest import SeededTenant, make_app, seed_tenant
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def replay_client(pg_url: str, mosquitto: MosquittoServer) -> Iterator[TestClient]:
-    with TestClient(create_app(pg_url, mosquitto.url)) as test_client:
+    with TestClient(make_app(pg_url, mosquitto.url)) as test_client:
         yield test_client
 
 
@@ -92,13 +91,18 @@ def test_a_tenant_sees_and_replays_letters_of_devices_it_registered_later(
         assert session.get_one(DeadLetter, strangers).replayed_at is None
 
 
-def test_replay_without_a_reachable_broker_is_503(pg_url: str, tenant: SeededTenant) -> None:
-    with TestClient(create_app(pg_url, "mqtt://127.0.0.1:1")) as client:
-        pending = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [1]})
-        assert pending.status_code == 200  # nothing of this tenant's to publish: no broker needed
-    with TestClient(create_app(pg_url)) as client:
-        response = client.post("/v1/deadletters/replay", headers=tenant.headers)
-        assert response.status_code == 503 and "FLEET_MQTT_URL" in response.json()["detail"]
+def test_replay_without_a_reachable_broker_is_503(
+    client: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant
+) -> None:
+    nothing = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [1]})
+    assert nothing.status_code == 200  # nothing of this tenant's to publish: no broker needed
+
+    pending = letter(pg_sessions, tenant.device_ids[0], {"ts": datetime.now(UTC).isoformat(), "seq": 1})
+    response = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [pending]})
+
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    with pg_sessions() as session:
+        assert session.get_one(DeadLetter, pending).replayed_at is None
 
 
 def gauge(text: str, state: str) -> float:
@@ -127,7 +131,7 @@ def test_vehicles_gauge_counts_reporting_silent_and_offline(postgres: PostgresSe
                 )
             )
         session.commit()
-    with TestClient(create_app(url, silent_after_seconds=300)) as client:
+    with TestClient(make_app(url, silent_after_seconds=300)) as client:
         body = client.get("/metrics").text
     engine.dispose()
     assert (gauge(body, "reporting"), gauge(body, "silent"), gauge(body, "offline")) == (2, 1, 1)

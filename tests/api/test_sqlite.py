@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import DeadLetter, VehicleState
-from tests.api.conftest import BASE_TS, insert_can, insert_positions, iso, parse, seed_tenant
+from fleet.settings import ApiSettings, SharedSettings
+from tests.api.conftest import BASE_TS, insert_can, insert_positions, iso, make_app, parse, seed_tenant
 
 
 def test_api_on_sqlite(sqlite_url: str) -> None:
@@ -26,7 +27,7 @@ def test_api_on_sqlite(sqlite_url: str) -> None:
         session.commit()
     engine.dispose()
 
-    with TestClient(create_app(sqlite_url)) as client:
+    with TestClient(make_app(sqlite_url)) as client:
         h = tenant.headers
         assert client.get("/readyz").status_code == 200
         assert [v["device_id"] for v in client.get("/v1/vehicles", headers=h).json()["items"]] == ["bus-1", "bus-2"]
@@ -50,3 +51,16 @@ def test_api_on_sqlite(sqlite_url: str) -> None:
         assert len(client.get("/v1/deadletters", headers=h).json()["items"]) == 1
         assert client.get("/v1/deadletters", headers=other.headers).json()["items"] == []
         assert client.get("/v1/vehicles/bus-1/positions", params={"limit": "0"}, headers=h).status_code == 422
+
+
+def test_an_app_on_the_callers_engine_leaves_disposing_it_to_the_caller(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    pool = engine.pool
+    app = create_app(SharedSettings(database_url="sqlite:///unused.db"), ApiSettings(), engine)
+
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+
+    assert app.state.engine is engine
+    assert engine.pool is pool  # dispose() would have replaced it
+    engine.dispose()

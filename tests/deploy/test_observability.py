@@ -61,7 +61,8 @@ API_EXPOSITION = """
 import sys
 from fastapi.testclient import TestClient
 from api.app import create_app
-with TestClient(create_app(sys.argv[1])) as client:
+from fleet.settings import ApiSettings, SharedSettings
+with TestClient(create_app(SharedSettings(database_url=sys.argv[1]), ApiSettings())) as client:
     response = client.get("/metrics")
     response.raise_for_status()
     sys.stdout.write(response.text)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from fleet.admin import add_vehicles
 from fleet.db.engine import make_session_factory
 from fleet.db.models import DeadLetter, Position, Tenant, Vehicle
-from fleet.replay import replay
+from fleet.deadletters.service import replay
+from fleet.mqtt.url import parse_mqtt_url
+from fleet.registry.service import add_vehicles
 from tests.fixtures.factories import seed_tenant
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
@@ -76,7 +77,7 @@ def test_unknown_device_letters_replayed_after_registration_are_stored_once(
         assert "replayed 0 dead letter(s)" in again.stdout
         with make_session_factory(pg_engine)() as session:  # force a second replay of the same letters
             forced = list(session.scalars(select(DeadLetter).where(DeadLetter.device_id == device)))
-            assert replay(session, mosquitto.url, forced) == 2
+            assert replay(session, parse_mqtt_url(mosquitto.url), forced) == 2
             session.commit()
         marker = {"ts": (now + timedelta(seconds=1)).isoformat(), "seq": 11, "lat": 1.0, "lon": 2.0}
         publisher.publish(f"fleet/v1/{device}/pos", marker)

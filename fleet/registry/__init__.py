@@ -1,0 +1,1 @@
+"""Vehicle registration: which tenant each device belongs to."""
