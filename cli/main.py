@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from cli import admin, services
+from fleet import settings as settings_module
 from fleet.errors import FleetError
 from fleet.logs import configure_logging
 from fleet.settings import SharedSettings
@@ -76,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming each refused environment variable and why, e.g. `FLEET_INGEST_BATCH_MAX_MESSAGES: ...`."""
+    settings_class = getattr(settings_module, error.title, None)
+    config = getattr(settings_class, "model_config", {})
+    prefix = str(config.get("env_prefix", "")) if isinstance(config, dict) else ""
+    problems = []
+    for item in error.errors():
+        name = f"{prefix}{item['loc'][0]}".upper() if item["loc"] and prefix else error.title
+        problems.append(f"{name}: {item['msg']}")
+    return "; ".join(problems)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one subcommand; exit non-zero with a one-line error on failure."""
     args = build_parser().parse_args(argv)
@@ -85,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         shared = SharedSettings()
         configure_logging(shared.log_format, shared.log_level)
         args.handler(args)
-    except (FleetError, ValidationError, ValueError) as error:
+    except ValidationError as error:
+        print(f"fleet: error: {describe_settings_error(error)}", file=sys.stderr)
+        sys.exit(1)
+    except (FleetError, ValueError) as error:
         print(f"fleet: error: {str(error).splitlines()[0]}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:

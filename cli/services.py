@@ -48,4 +48,4 @@ def sim(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in {"vehicles": args.vehicles, "prefix": args.prefix}.items() if v is not None}
     settings = SimSettings(**overrides)
     stop = stop_on_signals()
-    run_simulation(SharedSettings().mqtt_url, settings, stop)
+    run_simulation(SharedSettings().mqtt_endpoint(), settings, stop)

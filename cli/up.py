@@ -71,7 +71,7 @@ def up(args: argparse.Namespace) -> None:
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
         _thread("api", server.run),
-        _thread("sim", lambda: run_simulation(mqtt_url, sim_settings, stop)),
+        _thread("sim", lambda: run_simulation(shared.mqtt_endpoint(), sim_settings, stop)),
     ]
     api_url = f"http://127.0.0.1:{args.port}"
     print(f"fleet is up: {sim_settings.vehicles} simulated buses, broker {mqtt_url}, data in {shared.data_dir}/")

@@ -12,7 +12,7 @@ from datetime import datetime
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.topics import Stream, uplink_topic
-from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
+from fleet.mqtt.url import MqttEndpoint
 from fleet.settings import SimSettings
 from vehicle_sim.bus import Bus
 from vehicle_sim.coverage import Coverage
@@ -164,17 +164,19 @@ def _next_deadline(previous: float, interval: float, now: float) -> float:
 
 
 def run_simulation(
-    mqtt_url: str,
+    endpoint: MqttEndpoint,
     settings: SimSettings,
     stop: threading.Event,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
 ) -> None:
-    """Simulate `settings.vehicles` buses against the broker at `mqtt_url` until `stop` is set."""
-    fleet = SimulatedFleet(parse_mqtt_url(mqtt_url), settings, protocol)
+    """Simulate `settings.vehicles` buses against the broker at `endpoint` until `stop` is set."""
+    fleet = SimulatedFleet(endpoint, settings, protocol)
     fleet.start()
     try:
         if not fleet.wait_connected(stop, CONNECT_WAIT_S) and not stop.is_set():
-            logger.warning("not every bus reached the broker at %s yet; they keep retrying", mqtt_url)
+            logger.warning(
+                "not every bus reached the broker at %s:%s yet; they keep retrying", endpoint.host, endpoint.port
+            )
         fleet.run(stop)
     finally:
         fleet.close()

@@ -13,6 +13,7 @@ import pytest
 from fleet.contract.codec import decode_message
 from fleet.contract.records import StatusRecord
 from fleet.contract.topics import Stream, parse_uplink_topic, uplink_topic
+from fleet.mqtt.url import parse_mqtt_url
 from fleet.settings import SimSettings
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.vehicle_sim.helpers import LIMITS
@@ -99,7 +100,9 @@ def test_three_buses_publish_positions_and_status(mosquitto: MosquittoServer, pr
     )
     subscriber = Subscriber(mosquitto, "fleet/v1/+/+")
     stop = threading.Event()
-    runner = threading.Thread(target=run_simulation, args=(mosquitto.url, settings, stop, protocol), daemon=True)
+    runner = threading.Thread(
+        target=run_simulation, args=(parse_mqtt_url(mosquitto.url), settings, stop, protocol), daemon=True
+    )
     runner.start()
     try:
         time.sleep(2.0)
@@ -145,7 +148,7 @@ def test_a_broker_restart_is_survived_without_losing_records(tmp_path: Path) -> 
     settings = SimSettings(vehicles=1, prefix=prefix, pos_interval_seconds=1.0, can_interval_seconds=5.0, seed=1)
     subscriber = Subscriber(broker, f"fleet/v1/{device_id}/+", persistent=True)
     stop = threading.Event()
-    runner = threading.Thread(target=run_simulation, args=(broker.url, settings, stop), daemon=True)
+    runner = threading.Thread(target=run_simulation, args=(parse_mqtt_url(broker.url), settings, stop), daemon=True)
     runner.start()
     try:
         time.sleep(1.5)
