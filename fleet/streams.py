@@ -36,8 +36,9 @@ class StreamSpec(Generic[R]):
     row: Callable[[int, R, datetime], Row]
     table: str | None
     partitioned: bool
-    # vehicle_state holds <prefix>_ts and <prefix>_seq of the newest row and these columns of it.
-    state_prefix: str
+    # vehicle_state holds <prefix>_ts and <prefix>_seq of the newest row and these columns of it; a stream
+    # without a latest state (one whose records are each an event of their own) has no prefix.
+    state_prefix: str | None
     state_columns: tuple[str, ...]
 
     @property

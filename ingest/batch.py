@@ -66,11 +66,12 @@ def decode_all(messages: Sequence[InboundMessage], now: datetime, limits: Decode
         try:
             decoded.append(decode_message(message.topic, message.payload, now, limits))
         except MessageRejected as rejected:
-            decoded.append(_whole_message_dead_letter(message, rejected.reason, rejected.detail))
+            decoded.append(message_dead_letter(message, rejected.reason, rejected.detail))
     return decoded
 
 
-def _whole_message_dead_letter(message: InboundMessage, reason: Reason, detail: str) -> DeadLetterRow:
+def message_dead_letter(message: InboundMessage, reason: Reason, detail: str) -> DeadLetterRow:
+    """A dead letter of a whole message, with the device and stream its topic names (when it names them)."""
     try:
         device_id: str | None
         device_id, stream = parse_uplink_topic(message.topic)

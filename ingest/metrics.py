@@ -6,7 +6,7 @@
 - fleet_ingest_unknown_fields_total{stream}: unknown record fields ignored.
 - fleet_ingest_batch_messages: histogram of messages per committed batch.
 - fleet_ingest_write_duration_seconds: histogram of the time to write and commit one batch.
-- fleet_ingest_write_errors_total{kind}: failed batch writes; kind database (retried) | data (isolated).
+- fleet_ingest_write_errors_total{kind}: failed batch writes; kind database (retried) | data (isolated) | schema (stop).
 - fleet_ingest_pending_messages: messages received and not yet acknowledged.
 - fleet_ingest_oldest_pending_age_seconds: age of the oldest message not yet acknowledged.
 - fleet_ingest_broker_connected: 1 while connected to the broker.

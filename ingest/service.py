@@ -17,7 +17,7 @@ from fleet.db.engine import make_engine
 from fleet.db.errors import DatabaseFault, classify
 from fleet.settings import IngestSettings, SharedSettings
 from ingest import metrics
-from ingest.batch import DeadLetterRow, Rows, build_rows, decode_all, device_ids
+from ingest.batch import Rows, build_rows, decode_all, device_ids, message_dead_letter
 from ingest.health import HealthServer
 from ingest.messages import InboundMessage
 from ingest.mqtt_consumer import MqttConsumer
@@ -222,9 +222,13 @@ class IngestService:
 
     def _dead_letter_alone(self, message: InboundMessage, detail: str) -> None:
         rows = Rows()
-        row = DeadLetterRow(message.topic, None, "unknown", Reason.STORE_ERROR, detail, message.payload)
-        rows.dead_letter(row, None)
+        row = message_dead_letter(message, Reason.STORE_ERROR, detail)
         with self.engine.begin() as connection:
+            # Attributed to the device's tenant, so the operator sees it in the API as well.
+            device = (
+                self.store.resolve_devices(connection, [row.device_id]).get(row.device_id) if row.device_id else None
+            )
+            rows.dead_letter(row, device.tenant_id if device else None)
             self.store.write(connection, rows)
         self._acknowledge([message])
         metrics.DEAD_LETTERS.labels(Reason.STORE_ERROR.value).inc()

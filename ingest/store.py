@@ -20,6 +20,7 @@ DEVICE_CACHE_SECONDS = 60.0
 
 
 def _state_from_stage(spec: StreamSpec[Any]) -> str:
+    assert spec.table and spec.state_prefix, "a stored stream with a latest state"
     """SQL that moves each vehicle's latest state forward from the newest row of the stream's staging table."""
     ts, seq, columns = f"{spec.state_prefix}_ts", f"{spec.state_prefix}_seq", spec.state_columns
     updates = ", ".join(f"{c} = excluded.{c}" for c in (ts, seq, *columns, "updated_at"))
@@ -32,7 +33,9 @@ def _state_from_stage(spec: StreamSpec[Any]) -> str:
     )
 
 
-STATE_FROM_STAGE = {stream: _state_from_stage(spec) for stream, spec in STREAMS.items() if spec.table}
+STATE_FROM_STAGE = {
+    stream: _state_from_stage(spec) for stream, spec in STREAMS.items() if spec.table and spec.state_prefix
+}
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ class Store:
             if spec.partitioned:
                 created |= self._ensure_partitions(connection, spec.table, {row[TS].date() for row in data})
             counts.stored[stream.value] = self._insert_new(connection, Base.metadata.tables[spec.table], spec, data)
+            if spec.state_prefix is None:
+                continue
             if self._postgres:
                 # The staging table still holds this batch: derive the latest state there, in one statement.
                 connection.exec_driver_sql(STATE_FROM_STAGE[stream])

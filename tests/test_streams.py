@@ -26,6 +26,12 @@ def test_row_columns_are_the_columns_of_the_table(spec: StreamSpec[Any]) -> None
 
 
 @pytest.mark.parametrize("spec", list(STREAMS.values()), ids=lambda s: s.stream.value)
+def test_every_stream_keeps_a_time_series_or_a_latest_state(spec: StreamSpec[Any]) -> None:
+    assert spec.table is not None or spec.state_prefix is not None
+    assert spec.state_columns == () or spec.state_prefix is not None
+
+
+@pytest.mark.parametrize("spec", [s for s in STREAMS.values() if s.state_prefix], ids=lambda s: s.stream.value)
 def test_latest_state_columns_exist_in_vehicle_state(spec: StreamSpec[Any]) -> None:
     state = {c.name for c in Base.metadata.tables["vehicle_state"].columns}
     prefix = spec.state_prefix

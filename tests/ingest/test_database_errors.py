@@ -6,6 +6,8 @@ retried until the write succeeds; schema errors (42xxx) stop ingest without ackn
 """
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +34,17 @@ TOPIC = f"fleet/v1/{DEVICE}/pos"
 
 def position(seq: int, lat: float) -> dict[str, object]:
     return {"ts": f"2026-11-30T10:00:{seq:02d}Z", "seq": seq, "lat": lat, "lon": 16.4}
+
+
+@pytest.fixture(scope="module")
+def mosquitto() -> Iterator[MosquittoServer]:
+    """A broker of this module alone: no other test's traffic reaches these consumers."""
+    base = Path(tempfile.mkdtemp(prefix="fleet-mqtt-errors-"))
+    server = MosquittoServer(base)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -69,7 +82,7 @@ def stored_seqs(engine: Engine) -> list[int]:
 
 def dead_letter_count(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+        return int(connection.scalar(select(func.count()).where(DeadLetter.topic == TOPIC)) or 0)
 
 
 def write_errors(kind: str) -> float:
@@ -94,8 +107,9 @@ def test_a_data_error_dead_letters_only_the_refused_message(
 
     assert stored_seqs(engine) == [1, 3]
     with engine.connect() as connection:
-        letter = connection.execute(select(DeadLetter.reason, DeadLetter.detail)).one()
+        letter = connection.execute(select(DeadLetter.reason, DeadLetter.detail, DeadLetter.tenant_id)).one()
     assert letter.reason == "store_error" and "refused for the test" in letter.detail
+    assert letter.tenant_id is not None, "the tenant sees its store errors in the API"
 
 
 @pytest.mark.parametrize(
