@@ -34,6 +34,8 @@ RUN /opt/fleet/bin/python -m pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/fleet/bin/python -m pip uninstall --yes pip setuptools
 
 # --- runtime: the venv on a clean slim base, no compilers, no pip caches ----------------------------------------
+# The base's openssl (a dependency of Debian's ca-certificates) makes docker-compose's self-signed broker certificate
+# (service broker-certs); keep it if you change the base.
 FROM python:3.11.13-slim-bookworm
 
 LABEL org.opencontainers.image.title="fleet" \

@@ -6,25 +6,33 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
+from api.admin.endpoints import router as admin_router
+from api.audit.endpoints import router as audit_router
 from api.can.endpoints import router as can_router
 from api.deadletters.endpoints import router as deadletters_router
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
+from api.limits import BodyLimit, RateLimit
 from api.live.endpoints import router as live_router
 from api.middleware import MetricsMiddleware
+from api.openapi import complete_openapi
 from api.positions.endpoints import router as positions_router
+from api.query import reject_unknown_query_parameters
 from api.vehicles.endpoints import router as vehicles_router
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.settings import ApiSettings, SharedSettings
+from fleet.mqtt.dynsec import DynsecControl
+from fleet.settings import ApiSettings, BrokerSettings, SharedSettings
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = (
-    "Read API for fleet operators. Every `/v1` route needs `Authorization: Bearer <token>` and sees only the "
-    'token\'s tenant. Errors are JSON `{"detail": ...}`; timestamps are RFC 3339 in UTC.'
+    "API for fleet operators. Every `/v1` route needs `Authorization: Bearer <token>` and sees only the token's "
+    "tenant. A token has a role: `viewer` reads, `operator` also acts on vehicles (replays dead letters), `admin` "
+    "also manages tokens and vehicles and reads the audit log; a role too low is a 403, an expired or revoked token "
+    'a 401. Errors are JSON `{"detail": ...}`; timestamps are RFC 3339 in UTC.'
 )
 
 
@@ -36,8 +44,13 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def create_app(shared: SharedSettings, settings: ApiSettings, engine: Engine | None = None) -> FastAPI:
-    """An API on `engine` (the caller disposes it), else on one of its own for the settings, disposed on shutdown."""
+def create_app(
+    shared: SharedSettings, settings: ApiSettings, engine: Engine | None = None, broker: BrokerSettings | None = None
+) -> FastAPI:
+    """An API on `engine` (the caller disposes it), else on one of its own for the settings, disposed on shutdown.
+
+    With `broker` naming the broker's admin, the admin API issues and revokes vehicle credentials.
+    """
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
     owns_engine = engine is None
     db = make_engine(shared.database_url) if engine is None else engine
@@ -51,13 +64,37 @@ def create_app(shared: SharedSettings, settings: ApiSettings, engine: Engine | N
                 db.dispose()
                 logger.info("database engine disposed")
 
-    app = FastAPI(title="fleet API", version=package_version(), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="fleet API",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+    )
     app.state.engine = db
     app.state.session_factory = make_session_factory(db)
     app.state.mqtt = shared.mqtt_endpoint()
     app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
+    admin = broker.admin_endpoint(shared) if broker else None
+    app.state.credential_broker = DynsecControl(admin) if admin else None
     install_error_handlers(app)
+    complete_openapi(app)
+    # Added innermost first: metrics see every answer, the limits run before routing and any body parsing.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit, per_minute=settings.rate_limit_per_minute, auth_failures_per_minute=settings.auth_failures_per_minute
+    )
     app.add_middleware(MetricsMiddleware)
-    for router in (health_router, vehicles_router, positions_router, can_router, live_router, deadletters_router):
+    routers = (
+        health_router,
+        vehicles_router,
+        positions_router,
+        can_router,
+        live_router,
+        deadletters_router,
+        admin_router,
+        audit_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

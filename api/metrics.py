@@ -4,6 +4,8 @@
 - `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram.
 - `fleet_api_vehicles{state}`: vehicles by state, read from the database at each scrape: `reporting` (data within
   FLEET_API_SILENT_AFTER_SECONDS), `silent` (not announced offline, yet no data for longer), `offline`.
+- `fleet_api_refused_total{reason}`: requests refused by the abuse limits before routing: `body_too_large` (413),
+  `rate_limit` (429, a token past its rate), `auth_failures` (429, an address that keeps failing authentication).
 
 `route` is the matched route template (e.g. `/v1/vehicles/{device_id}/positions`) or "unmatched"; `method` is one of
 the standard HTTP methods or "other". No label ever holds a raw path, device id or tenant.
@@ -23,3 +25,4 @@ REQUEST_DURATION = Histogram(
 )
 VEHICLES = Gauge("fleet_api_vehicles", "Vehicles with any state, by reporting state.", ["state"])
 VEHICLE_STATES = ("reporting", "silent", "offline")
+REFUSED = Counter("fleet_api_refused_total", "Requests refused by the abuse limits before routing.", ["reason"])

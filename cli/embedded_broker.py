@@ -1,12 +1,16 @@
 """The broker `fleet up` runs: a private mosquitto when one is on PATH, else amqtt in-process (MQTT 3.1.1)."""
 
 import asyncio
+import json
 import logging
+import os
+import pwd
 import shutil
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from fleet.ports import free_port, wait_for_port
 
@@ -20,22 +24,35 @@ class EmbeddedBroker(Protocol):
 
     port: int
     supports_v5: bool
+    enforces_access: bool
 
     def stop(self) -> None:
         """Stop the broker."""
 
 
 class MosquittoProcess:
-    """A mosquitto child process without persistence (the demo keeps nothing)."""
+    """A mosquitto child process without persistence (the demo keeps nothing) and with access control on.
+
+    Its dynamic-security plugin starts from `access` (fleet.mqtt.dynsec.bootstrap_config): anonymous clients
+    are refused, vehicles and services get only their own topics.
+    """
 
     supports_v5 = True
+    enforces_access = True
 
-    def __init__(self, binary: str, data_dir: Path) -> None:
+    def __init__(self, binary: str, plugin: Path, data_dir: Path, access: dict[str, Any]) -> None:
         self.port = free_port()
-        conf = data_dir / "mosquitto-up.conf"
+        # Started as root, mosquitto runs as user mosquitto, which must read and write the plugin's file.
+        self._dir = Path(tempfile.mkdtemp(prefix="fleet-up-mosquitto-"))
+        self._dir.chmod(0o755)
+        dynsec = self._dir / "dynamic-security.json"
+        dynsec.write_text(json.dumps(access, indent=1))
+        if os.geteuid() == 0 and _user_exists("mosquitto"):
+            shutil.chown(dynsec, "mosquitto", "mosquitto")
+        conf = self._dir / "mosquitto-up.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 100000\nlog_dest stdout\n"
+            f"listener {self.port} 127.0.0.1\npersistence false\nmax_queued_messages 100000\nlog_dest stdout\n"
+            f"plugin {plugin}\nplugin_opt_config_file {dynsec}\n"
         )
         log = open(data_dir / "mosquitto.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
@@ -49,12 +66,15 @@ class MosquittoProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 class AmqttThread:
     """amqtt running on its own event loop in a daemon thread."""
 
     supports_v5 = False
+    # amqtt has no run-time credential changes: the demo on it runs without access control.
+    enforces_access = False
 
     def __init__(self) -> None:
         from amqtt.broker import Broker  # imported only when needed: most runs use mosquitto
@@ -81,11 +101,23 @@ class AmqttThread:
         self._thread.join(timeout=5)
 
 
-def start_embedded_broker(data_dir: Path) -> EmbeddedBroker:
-    """Start mosquitto if installed, otherwise the in-process broker."""
+def start_embedded_broker(data_dir: Path, access: dict[str, Any]) -> EmbeddedBroker:
+    """Start mosquitto with its dynamic-security plugin if installed, otherwise the in-process broker."""
     binary = shutil.which("mosquitto")
-    if binary:
-        logger.info("embedded broker: mosquitto (%s)", binary)
-        return MosquittoProcess(binary, data_dir)
-    logger.info("embedded broker: amqtt in-process (MQTT 3.1.1); install mosquitto for MQTT v5")
+    plugin = next(iter(sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"))), None)
+    if binary and plugin:
+        logger.info("embedded broker: mosquitto (%s) with access control", binary)
+        return MosquittoProcess(binary, plugin, data_dir, access)
+    logger.warning(
+        "embedded broker: amqtt in-process (MQTT 3.1.1) WITHOUT access control; install mosquitto (Debian package "
+        "mosquitto) for MQTT v5 and per-vehicle credentials"
+    )
     return AmqttThread()
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

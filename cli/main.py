@@ -6,14 +6,17 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
-from cli import admin, services
+from cli import admin, services, vehicles
+from cli import broker as broker_commands
 from fleet import settings as settings_module
 from fleet.errors import FleetError
 from fleet.logs import configure_logging
 from fleet.settings import SharedSettings
+from fleet.tenancy.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +40,54 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="migrate the database to the latest schema").set_defaults(handler=admin.migrate)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
-    tenant_create = tenant.add_parser("create", help="create a tenant and print its API token")
+    tenant_create = tenant.add_parser("create", help="create a tenant and print its first admin API token")
     tenant_create.add_argument("name")
     tenant_create.set_defaults(handler=admin.tenant_create)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    token_create = token.add_parser("create", help="create an API token and print it (shown once)")
+    token_create.add_argument("--tenant", required=True)
+    token_create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    token_create.add_argument("--name", required=True, help="unique within the tenant: 1-100 of A-Z a-z 0-9 . _ -")
+    token_create.add_argument("--expires-in", type=int, metavar="DAYS", help="days until it expires (default never)")
+    token_create.set_defaults(handler=admin.token_create)
+    token_list = token.add_parser("list", help="list a tenant's tokens (never their secrets)")
+    token_list.add_argument("--tenant", required=True)
+    token_list.set_defaults(handler=admin.token_list)
+    token_revoke = token.add_parser("revoke", help="revoke a token from now on")
+    token_revoke.add_argument("--tenant", required=True)
+    token_revoke.add_argument("token", metavar="NAME_OR_ID")
+    token_revoke.set_defaults(handler=admin.token_revoke)
 
     vehicle = commands.add_parser("vehicle", help="manage vehicles").add_subparsers(dest="action", required=True)
     vehicle_add = vehicle.add_parser("add", help="register devices for a tenant")
     vehicle_add.add_argument("--tenant", required=True)
     vehicle_add.add_argument("--label")
     vehicle_add.add_argument("--plate")
+    vehicle_add.add_argument("--credentials-out", type=Path, help="write the broker credentials to this file (0600)")
     vehicle_add.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
-    vehicle_add.set_defaults(handler=admin.vehicle_add)
+    vehicle_add.set_defaults(handler=vehicles.vehicle_add)
+    credentials = vehicle.add_parser("credentials", help="manage the units' broker credentials").add_subparsers(
+        dest="credentials_action", required=True
+    )
+    rotate = credentials.add_parser("rotate", help="issue new credentials; the old ones stop working at once")
+    rotate.add_argument("--credentials-out", type=Path, help="write them to this file (0600) instead of printing")
+    rotate.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
+    rotate.set_defaults(handler=vehicles.credentials_rotate)
+    revoke = credentials.add_parser("revoke", help="refuse these units from now on and disconnect them")
+    revoke.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
+    revoke.set_defaults(handler=vehicles.credentials_revoke)
+
+    broker = commands.add_parser("broker", help="the broker's access control").add_subparsers(
+        dest="action", required=True
+    )
+    bootstrap = broker.add_parser("bootstrap", help="write the first dynamic-security configuration of Mosquitto")
+    bootstrap.add_argument("--out", type=Path, required=True, help="the plugin's JSON file")
+    bootstrap.add_argument("--if-missing", action="store_true", help="leave an existing file as it is")
+    bootstrap.add_argument(
+        "--from-database", action="store_true", help="include every unit's credential (rebuilds a lost broker volume)"
+    )
+    bootstrap.set_defaults(handler=broker_commands.bootstrap)
 
     letters = commands.add_parser("deadletters", help="inspect dead letters").add_subparsers(
         dest="action", required=True

@@ -8,7 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from cli.signals import stop_on_signals
-from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -22,20 +22,30 @@ def ingest(_args: argparse.Namespace) -> None:
     IngestService(SharedSettings(), IngestSettings()).run(stop)
 
 
-def api_server(shared: SharedSettings, settings: ApiSettings) -> "uvicorn.Server":
+def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSettings) -> "uvicorn.Server":
     """The API server the settings describe: what `fleet api` and `fleet up` run."""
     import uvicorn
 
     from api.app import create_app
 
-    app = create_app(shared, settings)
-    return uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None))
+    app = create_app(shared, settings, broker=broker)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        # Behind Traefik the client's address (rate limits, audit log) comes from X-Forwarded-For, trusted only
+        # from these proxies.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+    return uvicorn.Server(config)
 
 
 def api(args: argparse.Namespace) -> None:
     """Serve the REST API."""
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    server = api_server(SharedSettings(), ApiSettings().model_copy(update=overrides))
+    server = api_server(SharedSettings(), ApiSettings().model_copy(update=overrides), BrokerSettings())
     # As uvicorn.run does: the server raises the Ctrl-C it shut down on again once it is done.
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

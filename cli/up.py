@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 
@@ -12,21 +13,33 @@ from cli.services import api_server
 from cli.signals import stop_on_signals
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
+from fleet.db.models import utcnow
 from fleet.errors import NotFound
+from fleet.mqtt.dynsec import DynsecControl, bootstrap_config
+from fleet.mqtt.policy import ServiceIdentity
+from fleet.mqtt.url import parse_mqtt_url
+from fleet.registry.credentials import CredentialBroker, issue_credentials
 from fleet.registry.service import add_vehicles
-from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
-from fleet.tenancy.service import create_tenant, get_tenant, issue_token
+from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.tenancy.roles import Role
+from fleet.tenancy.service import create_tenant, create_token, get_tenant
 from ingest.service import IngestService
 from vehicle_sim.fleet_sim import run_simulation
 
 logger = logging.getLogger(__name__)
 
 DEMO_TENANT = "demo"
+ADMIN_USER = "fleet-admin"
 JOIN_SECONDS = 5.0
 
 
-def _demo_token(database_url: str, device_ids: list[str]) -> str:
-    """Create the demo tenant once, register the simulated buses, and issue a fresh token."""
+def _demo_tenant(
+    database_url: str, device_ids: list[str], broker: CredentialBroker | None
+) -> tuple[str, dict[str, str]]:
+    """Create the demo tenant once, register the simulated buses as real units are, and issue a fresh token.
+
+    Returns the token and, when the broker enforces access, each bus's new broker password.
+    """
     engine = make_engine(database_url)
     with make_session_factory(engine)() as session:
         try:
@@ -34,16 +47,18 @@ def _demo_token(database_url: str, device_ids: list[str]) -> str:
         except NotFound:
             tenant, token = create_tenant(session, DEMO_TENANT)
         else:
-            token = issue_token(session, tenant)
-        add_vehicles(session, tenant, device_ids)
+            _, token = create_token(session, tenant.id, name=f"fleet-up-{utcnow():%Y%m%dT%H%M%S%fZ}", role=Role.ADMIN)
+        vehicles = add_vehicles(session, tenant, device_ids)
+        passwords = issue_credentials(session, broker, vehicles) if broker else {}
         session.commit()
     engine.dispose()
-    return token
+    return token, passwords
 
 
-def demo_api_server(shared: SharedSettings, port: int) -> uvicorn.Server:
+def demo_api_server(shared: SharedSettings, port: int, broker: BrokerSettings | None = None) -> uvicorn.Server:
     """The server `fleet api` would run with the environment's settings, on 127.0.0.1:`port`."""
-    return api_server(shared, ApiSettings().model_copy(update={"host": "127.0.0.1", "port": port}))
+    settings = ApiSettings().model_copy(update={"host": "127.0.0.1", "port": port})
+    return api_server(shared, settings, broker or BrokerSettings())
 
 
 def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
@@ -60,19 +75,29 @@ def up(args: argparse.Namespace) -> None:
     upgrade(shared.database_url)
     sim_settings = SimSettings(vehicles=args.vehicles)
     device_ids = [f"{sim_settings.prefix}{i:04d}" for i in range(1, sim_settings.vehicles + 1)]
-    token = _demo_token(shared.database_url, device_ids)
 
-    broker = start_embedded_broker(shared.data_dir)
-    mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
-    shared = shared.model_copy(update={"mqtt_url": mqtt_url})
+    # Every identity gets a fresh random password for this run: nothing of it outlives the process.
+    admin, services = secrets.token_urlsafe(24), {identity: secrets.token_urlsafe(24) for identity in ServiceIdentity}
+    broker = start_embedded_broker(shared.data_dir, bootstrap_config((ADMIN_USER, admin), services, {}))
+    address = f"127.0.0.1:{broker.port}"
+    control = DynsecControl(parse_mqtt_url(f"mqtt://{ADMIN_USER}:{admin}@{address}"))
+    token, passwords = _demo_tenant(shared.database_url, device_ids, control if broker.enforces_access else None)
+
+    def as_identity(identity: ServiceIdentity) -> SharedSettings:
+        credentials = f"{identity.value}:{services[identity]}@" if broker.enforces_access else ""
+        return shared.model_copy(update={"mqtt_url": f"mqtt://{credentials}{address}"})
+
     ingest_settings = IngestSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
-    ingest = IngestService(shared, ingest_settings)
-    server = demo_api_server(shared, args.port)
+    ingest = IngestService(as_identity(ServiceIdentity.INGEST), ingest_settings)
+    admin_url = f"mqtt://{ADMIN_USER}:{admin}@{address}" if broker.enforces_access else ""
+    server = demo_api_server(as_identity(ServiceIdentity.PUBLISHER), args.port, BrokerSettings(admin_url=admin_url))
+    sim_endpoint = parse_mqtt_url(f"mqtt://{address}")
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
         _thread("api", server.run),
-        _thread("sim", lambda: run_simulation(shared.mqtt_endpoint(), sim_settings, stop)),
+        _thread("sim", lambda: run_simulation(sim_endpoint, sim_settings, stop, passwords=passwords)),
     ]
+    mqtt_url = f"mqtt://{address}" + (" (access control on)" if broker.enforces_access else " (no access control)")
     api_url = f"http://127.0.0.1:{args.port}"
     print(f"fleet is up: {sim_settings.vehicles} simulated buses, broker {mqtt_url}, data in {shared.data_dir}/")
     print(f"API: {api_url}  (docs: {api_url}/docs)")

@@ -137,6 +137,16 @@ class ApiSettings(BaseSettings):
     port: Port = 8000
     # An online vehicle that sent nothing for this long counts as silent (fleet_api_vehicles{state="silent"}).
     silent_after_seconds: float = Field(default=300.0, gt=0, le=7 * DAY, allow_inf_nan=False)
+    # Larger request bodies get 413 before anything reads them (the largest legitimate body is a bulk
+    # registration of a few thousand vehicles).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Requests per minute and bearer token in each API process, with bursts of up to a tenth of a minute's worth.
+    # Generous: a dashboard polling /v1/live every second uses 60.
+    rate_limit_per_minute: int = Field(default=1200, ge=1, le=1_000_000)
+    # Failed authentications per minute from one client address before it gets 429 for the rest of the minute.
+    auth_failures_per_minute: int = Field(default=30, ge=1, le=100_000)
+    # Proxies (comma-separated addresses or CIDRs, `*` for any) whose X-Forwarded-For names the client.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", min_length=1, max_length=1000)
 
 
 class SimSettings(BaseSettings):
@@ -153,3 +163,39 @@ class SimSettings(BaseSettings):
     dropout_probability_per_minute: float = Field(default=0.05, ge=0, le=1)
     # The range of the seed drawn when none is given, so every logged seed can be given back.
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    # Each bus connects as its device id with the password from this file (`fleet vehicle add
+    # --credentials-out`); without it the buses connect anonymously, which only a development broker allows.
+    credentials_file: Path | None = None
+
+
+class BrokerSettings(BaseSettings):
+    """Access control on the broker (prefix `FLEET_BROKER_`): who issues vehicle credentials, service passwords."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_BROKER_", extra="ignore", hide_input_in_errors=True)
+
+    # The dynamic-security admin identity, e.g. mqtts://fleet-admin:SECRET@mosquitto:8883. Empty: fleet issues
+    # no broker credentials (an external broker whose identities are managed there).
+    admin_url: str = ""
+    # Read by `fleet broker bootstrap` only: the passwords of the service identities in a new broker configuration.
+    ingest_password: str = ""
+    publisher_password: str = ""
+
+    @field_validator("admin_url")
+    @classmethod
+    def _admin_url(cls, value: str) -> str:
+        if value:
+            endpoint = parse_mqtt_url(value)
+            if not (endpoint.username and endpoint.password):
+                raise ValueError("FLEET_BROKER_ADMIN_URL must carry the admin's user name and password")
+        return value
+
+    def admin_endpoint(self, shared: SharedSettings) -> MqttEndpoint | None:
+        """The admin's endpoint with the shared TLS files, or None when fleet manages no broker credentials."""
+        if not self.admin_url:
+            return None
+        return replace(
+            parse_mqtt_url(self.admin_url),
+            ca_file=shared.mqtt_ca_file,
+            cert_file=shared.mqtt_cert_file,
+            key_file=shared.mqtt_key_file,
+        )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fleet.contract.codec import DecodedMessage, DecodeLimits, MessageRejected, Reason, decode_message
-from fleet.contract.topics import Stream, TopicError, parse_uplink_topic
+from fleet.contract.topics import Stream, TopicError, downlink_suffix, parse_uplink_topic
 from fleet.streams import STREAMS, Row
 from ingest.messages import InboundMessage
 
@@ -31,6 +31,15 @@ class DeadLetterRow:
     reason: Reason
     detail: str
     payload: bytes
+    # From a retained message sent because of a subscription: dead-lettered once, skipped when sent again.
+    retained: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Downlink:
+    """A message on a downlink topic (the backend publishes those to vehicles): acknowledged, counted, ignored."""
+
+    suffix: str
 
 
 @dataclass(slots=True)
@@ -45,6 +54,8 @@ class Rows:
     message_results: dict[tuple[str, str], int] = field(default_factory=dict)
     unknown_fields: dict[str, int] = field(default_factory=dict)
     records_offered: dict[str, int] = field(default_factory=dict)
+    # Downlink suffix -> messages ignored.
+    downlink_ignored: dict[str, int] = field(default_factory=dict)
 
     def dead_letter(self, row: DeadLetterRow, tenant_id: int | None) -> None:
         """Add a dead letter."""
@@ -56,17 +67,23 @@ class Rows:
         self.message_results[(stream, result)] = self.message_results.get((stream, result), 0) + 1
 
 
-Decoded = DecodedMessage | DeadLetterRow
+Decoded = DecodedMessage | DeadLetterRow | Downlink
 
 
 def decode_all(messages: Sequence[InboundMessage], now: datetime, limits: DecodeLimits) -> list[Decoded]:
-    """Decode every message; a message unusable as a whole becomes a dead letter."""
+    """Decode every message; a message unusable as a whole becomes a dead letter, unless it is downlink."""
     decoded: list[Decoded] = []
     for message in messages:
         try:
             decoded.append(decode_message(message.topic, message.payload, now, limits))
         except MessageRejected as rejected:
-            decoded.append(message_dead_letter(message, rejected.reason, rejected.detail))
+            # Ingest subscribes to the whole tree, so it also receives what the backend sends vehicles. Looked at
+            # only here, after the uplink topic failed to parse: valid uplink pays nothing for it.
+            suffix = downlink_suffix(message.topic)
+            if suffix is not None:
+                decoded.append(Downlink(suffix))
+            else:
+                decoded.append(message_dead_letter(message, rejected.reason, rejected.detail))
     return decoded
 
 
@@ -78,7 +95,7 @@ def message_dead_letter(message: InboundMessage, reason: Reason, detail: str) ->
         stream_name = stream.value
     except TopicError:
         device_id, stream_name = None, UNKNOWN_STREAM
-    return DeadLetterRow(message.topic, device_id, stream_name, reason, detail, message.payload)
+    return DeadLetterRow(message.topic, device_id, stream_name, reason, detail, message.payload, message.retain)
 
 
 def device_ids(decoded: Sequence[Decoded]) -> set[str]:
@@ -97,6 +114,9 @@ def build_rows(
     """Rows to write for decoded messages whose devices are known; the rest become dead letters."""
     rows = Rows()
     for message, item in zip(messages, decoded, strict=True):
+        if isinstance(item, Downlink):
+            rows.downlink_ignored[item.suffix] = rows.downlink_ignored.get(item.suffix, 0) + 1
+            continue
         if isinstance(item, DeadLetterRow):
             device = devices.get(item.device_id) if item.device_id else None
             rows.dead_letter(item, device.tenant_id if device else None)
@@ -106,8 +126,9 @@ def build_rows(
         device = devices.get(item.device_id)
         if device is None:
             detail = f"device {item.device_id!r} is not registered"
+            reason = Reason.UNKNOWN_DEVICE
             rows.dead_letter(
-                DeadLetterRow(message.topic, item.device_id, stream, Reason.UNKNOWN_DEVICE, detail, message.payload),
+                DeadLetterRow(message.topic, item.device_id, stream, reason, detail, message.payload, message.retain),
                 None,
             )
             rows.count_message(stream, "rejected")
@@ -115,7 +136,9 @@ def build_rows(
         for rejected in item.rejected:
             payload = json.dumps(rejected.raw, separators=(",", ":"), default=str).encode()
             rows.dead_letter(
-                DeadLetterRow(message.topic, item.device_id, stream, rejected.reason, rejected.detail, payload),
+                DeadLetterRow(
+                    message.topic, item.device_id, stream, rejected.reason, rejected.detail, payload, message.retain
+                ),
                 device.tenant_id,
             )
         if item.records:

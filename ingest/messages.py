@@ -14,3 +14,6 @@ class InboundMessage:
     # Acknowledgements belong to one connection: after a reconnect the broker redelivers instead.
     connection: int
     received_monotonic: float
+    # Set on a retained message the broker sends because ingest subscribed (on every connect): the same message
+    # comes again on each reconnect. Messages forwarded live arrive with it unset.
+    retain: bool = False

@@ -1,8 +1,10 @@
 """Prometheus metrics of ingest.
 
 - fleet_ingest_messages_total{stream,result}: messages handled; result accepted | partial | rejected.
-- fleet_ingest_records_total{stream,result}: records; result stored | duplicate | rejected.
-- fleet_ingest_dead_letters_total{reason}: dead letters written, by reason.
+- fleet_ingest_records_total{stream,result}: records; result stored | duplicate | conflict | rejected.
+- fleet_ingest_dead_letters_total{reason}: rejections recorded as dead letters (new, or a repeat of one), by reason.
+- fleet_ingest_retained_repeats_total{reason}: rejections of retained messages dead-lettered before, skipped.
+- fleet_ingest_downlink_ignored_total{suffix}: messages on downlink topics (cmd, file/grant), acknowledged, ignored.
 - fleet_ingest_unknown_fields_total{stream}: unknown record fields ignored.
 - fleet_ingest_batch_messages: histogram of messages per committed batch.
 - fleet_ingest_write_duration_seconds: histogram of the time to write and commit one batch.
@@ -19,7 +21,15 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter("fleet_ingest_messages_total", "Uplink messages handled", ["stream", "result"])
 RECORDS = Counter("fleet_ingest_records_total", "Uplink records handled", ["stream", "result"])
-DEAD_LETTERS = Counter("fleet_ingest_dead_letters_total", "Dead letters written", ["reason"])
+DEAD_LETTERS = Counter("fleet_ingest_dead_letters_total", "Rejections recorded as dead letters", ["reason"])
+RETAINED_REPEATS = Counter(
+    "fleet_ingest_retained_repeats_total",
+    "Rejections of retained messages sent again on a new subscription, already dead-lettered: skipped",
+    ["reason"],
+)
+DOWNLINK_IGNORED = Counter(
+    "fleet_ingest_downlink_ignored_total", "Messages on downlink topics, acknowledged and ignored", ["suffix"]
+)
 UNKNOWN_FIELDS = Counter("fleet_ingest_unknown_fields_total", "Unknown record fields ignored", ["stream"])
 BATCH_MESSAGES = Histogram(
     "fleet_ingest_batch_messages",

@@ -154,6 +154,7 @@ class MqttConsumer:
                     qos=message.qos,
                     connection=self._connection,
                     received_monotonic=time.monotonic(),
+                    retain=bool(message.retain),
                 )
             )
         except Exception:

@@ -263,13 +263,23 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
         metrics.MESSAGES.labels(stream, result).inc(n)
     for stream, offered in rows.records_offered.items():
         stored = min(counts.stored.get(stream, 0), offered)
+        conflicts = min(counts.conflicts.get(stream, 0), offered - stored)
         metrics.RECORDS.labels(stream, "stored").inc(stored)
-        metrics.RECORDS.labels(stream, "duplicate").inc(offered - stored)
+        metrics.RECORDS.labels(stream, "duplicate").inc(offered - stored - conflicts)
+        if conflicts:
+            metrics.RECORDS.labels(stream, "conflict").inc(conflicts)
+    for suffix, n in rows.downlink_ignored.items():
+        metrics.DOWNLINK_IGNORED.labels(suffix).inc(n)
     for stream, n in rows.unknown_fields.items():
         if n:
             metrics.UNKNOWN_FIELDS.labels(stream).inc(n)
     rejected_by_stream = Counter(d.stream for d in rows.dead_letters)
     for stream, n in rejected_by_stream.items():
         metrics.RECORDS.labels(stream, "rejected").inc(n)
-    for reason, n in Counter(d.reason.value for d in rows.dead_letters).items():
-        metrics.DEAD_LETTERS.labels(reason).inc(n)
+    recorded = Counter(d.reason.value for d in rows.dead_letters)
+    recorded.subtract(counts.retained_repeats)
+    for reason, n in recorded.items():
+        if n:
+            metrics.DEAD_LETTERS.labels(reason).inc(n)
+    for reason, n in counts.retained_repeats.items():
+        metrics.RETAINED_REPEATS.labels(reason).inc(n)

@@ -1,19 +1,24 @@
 """Every write of ingest: device lookup, time series, latest state, dead letters; one transaction per batch."""
 
+import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, Table, insert, or_, select, tuple_
+from sqlalchemy import Connection, Engine, Table, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fleet.db.models import Base, DeadLetter, Vehicle, VehicleState
+from fleet.db.models import Base, Vehicle, VehicleState, utcnow
 from fleet.db.partitions import ensure_partitions
+from fleet.deadletters.service import Rejection, record_rejections
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
 from ingest.batch import Device, Rows
+
+logger = logging.getLogger(__name__)
 
 # Registrations rarely change; a minute bounds how long a moved or deleted device keeps its old tenant.
 DEVICE_CACHE_SECONDS = 60.0
@@ -38,11 +43,34 @@ STATE_FROM_STAGE = {
 }
 
 
+def _conflicts_in_stage(spec: StreamSpec[Any]) -> str:
+    """SQL counting, per vehicle, the staged rows whose key is stored with other values (seq or a value column).
+
+    Rows that were inserted equal what is stored, and so do redeliveries: only a record claiming a stored key with
+    different contents is counted, such as a forged or corrupted record, or a unit re-using a timestamp.
+    """
+    assert spec.table, "a stored stream"
+    values = [c for c in spec.columns if c not in (VEHICLE_ID, "ts", "received_at")]
+    staged, stored = ", ".join(f"s.{c}" for c in values), ", ".join(f"t.{c}" for c in values)
+    return (
+        f"SELECT s.vehicle_id, count(*) FROM stage_{spec.table} s JOIN {spec.table} t "
+        "ON t.vehicle_id = s.vehicle_id AND t.ts = s.ts "
+        f"WHERE ({staged}) IS DISTINCT FROM ({stored}) GROUP BY s.vehicle_id"
+    )
+
+
+CONFLICTS_IN_STAGE = {stream: _conflicts_in_stage(spec) for stream, spec in STREAMS.items() if spec.table}
+
+
 @dataclass(slots=True)
 class WriteCounts:
-    """Rows newly stored per stream (the rest of what was offered were duplicates)."""
+    """Rows newly stored per stream (the rest of what was offered were duplicates, or conflicts)."""
 
     stored: dict[str, int] = field(default_factory=dict)
+    # Per stream: records not stored because their (vehicle, ts) is stored with different values.
+    conflicts: dict[str, int] = field(default_factory=dict)
+    # Per reason: dead letters of retained messages that were dead-lettered before, skipped.
+    retained_repeats: Counter[str] = field(default_factory=Counter)
 
 
 class Store:
@@ -87,7 +115,12 @@ class Store:
                 continue
             if spec.partitioned:
                 created |= self._ensure_partitions(connection, spec.table, {row[TS].date() for row in data})
-            counts.stored[stream.value] = self._insert_new(connection, Base.metadata.tables[spec.table], spec, data)
+            stored = self._insert_new(connection, Base.metadata.tables[spec.table], spec, data)
+            counts.stored[stream.value] = stored
+            if stored < len(data):
+                # Only when a key was taken already (a redelivery, an overlap, or a conflict): the hot path of new
+                # records runs no extra statement.
+                counts.conflicts[stream.value] = self._count_conflicts(connection, spec, data)
             if spec.state_prefix is None:
                 continue
             if self._postgres:
@@ -96,20 +129,7 @@ class Store:
             else:
                 self._upsert_state(connection, spec, _state_rows(spec, data))
         if rows.dead_letters:
-            connection.execute(
-                insert(DeadLetter),
-                [
-                    {
-                        "topic": d.topic,
-                        "device_id": d.device_id,
-                        "tenant_id": tenant_id,
-                        "reason": d.reason.value,
-                        "detail": d.detail,
-                        "payload": d.payload,
-                    }
-                    for d, tenant_id in zip(rows.dead_letters, rows.tenant_of_dead_letter, strict=True)
-                ],
-            )
+            counts.retained_repeats = record_rejections(connection, _rejections(rows), utcnow())
         return counts, created
 
     def remember_partitions(self, created: set[tuple[str, date]]) -> None:
@@ -136,6 +156,23 @@ class Store:
         result = connection.execute(sqlite.insert(table).on_conflict_do_nothing(), records)
         return int(result.rowcount)
 
+    def _count_conflicts(self, connection: Connection, spec: StreamSpec[Any], data: Sequence[Row]) -> int:
+        """Records of `data` whose key is stored with different values; logs the vehicles concerned."""
+        if self._postgres:
+            # The staging table still holds this batch's rows: compare them with the stored ones in one statement.
+            per_vehicle = {int(v): int(n) for v, n in connection.exec_driver_sql(CONFLICTS_IN_STAGE[spec.stream])}
+        else:
+            per_vehicle = _sqlite_conflicts(connection, spec, data)
+        total = sum(per_vehicle.values())
+        if total:
+            logger.warning(
+                "%d %s record(s) not stored: their (vehicle, ts) is stored with other values; vehicle ids: %s",
+                total,
+                spec.stream.value,
+                ", ".join(f"{v} ({n})" for v, n in sorted(per_vehicle.items())[:20]),
+            )
+        return total
+
     def _upsert_state(self, connection: Connection, spec: StreamSpec[Any], data: list[dict[str, Any]]) -> None:
         if not data:
             return
@@ -154,6 +191,34 @@ class Store:
             ),
         )
         connection.execute(statement, data)
+
+
+def _rejections(rows: Rows) -> list[Rejection]:
+    return [
+        Rejection(d.topic, d.device_id, tenant_id, d.reason.value, d.detail, d.payload, d.retained)
+        for d, tenant_id in zip(rows.dead_letters, rows.tenant_of_dead_letter, strict=True)
+    ]
+
+
+def _sqlite_conflicts(connection: Connection, spec: StreamSpec[Any], data: Sequence[Row]) -> dict[int, int]:
+    """What CONFLICTS_IN_STAGE computes on PostgreSQL, for SQLite: compare each row with the stored one."""
+    assert spec.table, "a stored stream"
+    table = Base.metadata.tables[spec.table]
+    compared = [i for i, c in enumerate(spec.columns) if c not in (VEHICLE_ID, "ts", "received_at")]
+    stored: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    keys = sorted({(row[VEHICLE_ID], row[TS]) for row in data})
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found = connection.execute(
+            select(*(table.c[c] for c in spec.columns)).where(tuple_(table.c.vehicle_id, table.c.ts).in_(chunk))
+        )
+        for found_row in found:
+            stored[(found_row[VEHICLE_ID], found_row[TS])] = tuple(found_row[i] for i in compared)
+    per_vehicle: Counter[int] = Counter()
+    for row in data:
+        if stored.get((row[VEHICLE_ID], row[TS])) != tuple(row[i] for i in compared):
+            per_vehicle[row[VEHICLE_ID]] += 1
+    return dict(per_vehicle)
 
 
 def _state_rows(spec: StreamSpec[Any], data: list[Row]) -> list[dict[str, Any]]:

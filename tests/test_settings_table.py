@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import fleet.settings
 from fleet.contract.topics import DEVICE_ID_PATTERN
-from fleet.settings import ApiSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
 from vehicle_sim.fleet_sim import device_id_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -89,7 +89,7 @@ def table_differences(markdown: str, classes: list[type[BaseSettings]]) -> tuple
 
 
 def test_every_settings_class_is_found() -> None:
-    assert set(settings_classes()) == {SharedSettings, IngestSettings, ApiSettings, SimSettings}
+    assert set(settings_classes()) == {SharedSettings, IngestSettings, ApiSettings, SimSettings, BrokerSettings}
 
 
 def test_readme_table_lists_exactly_the_settings() -> None:

@@ -5,13 +5,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.topics import Stream, uplink_topic
+from fleet.mqtt.credentials_file import read_credentials
 from fleet.mqtt.url import MqttEndpoint
 from fleet.settings import SimSettings
 from vehicle_sim.bus import Bus
@@ -55,7 +56,9 @@ class SimulatedFleet:
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         clock: Callable[[], datetime] = utc_now,
         routes: tuple[Route, ...] | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
+        """`passwords` maps device ids to their broker passwords; a bus without one connects anonymously."""
         if settings.vehicles < 1:
             raise ValueError(f"vehicles must be at least 1, got {settings.vehicles}")
         if settings.pos_interval_seconds <= 0 or settings.can_interval_seconds <= 0:
@@ -81,7 +84,8 @@ class SimulatedFleet:
             coverage = Coverage(
                 random.Random(f"{self.seed}/{device_id}/coverage"), settings.dropout_probability_per_minute, start
             )
-            self.buses.append(SimulatedBus(bus, coverage, Device(device_id, endpoint, protocol, clock)))
+            device = Device(device_id, _as_device(endpoint, device_id, passwords), protocol, clock)
+            self.buses.append(SimulatedBus(bus, coverage, device))
         logger.info(
             "simulating %d buses on %d routes (seed %d)", len(self.buses), min(len(routes), len(self.buses)), self.seed
         )
@@ -154,6 +158,13 @@ class SimulatedFleet:
             logger.info("%s lost 3G coverage for %.0f s; storing records", device_id, left)
 
 
+def _as_device(endpoint: MqttEndpoint, device_id: str, passwords: Mapping[str, str] | None) -> MqttEndpoint:
+    """The endpoint a bus connects to: as itself, like a real unit, when it has a password."""
+    if passwords is None or device_id not in passwords:
+        return endpoint
+    return replace(endpoint, username=device_id, password=passwords[device_id])
+
+
 def _next_deadline(previous: float, interval: float, now: float) -> float:
     """The next tick time; a ticker that fell behind skips the missed ticks rather than bursting."""
     following = previous + interval
@@ -168,9 +179,12 @@ def run_simulation(
     settings: SimSettings,
     stop: threading.Event,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+    passwords: Mapping[str, str] | None = None,
 ) -> None:
     """Simulate `settings.vehicles` buses against the broker at `endpoint` until `stop` is set."""
-    fleet = SimulatedFleet(endpoint, settings, protocol)
+    if passwords is None and settings.credentials_file is not None:
+        passwords = read_credentials(settings.credentials_file)
+    fleet = SimulatedFleet(endpoint, settings, protocol, passwords=passwords)
     fleet.start()
     try:
         if not fleet.wait_connected(stop, CONNECT_WAIT_S) and not stop.is_set():

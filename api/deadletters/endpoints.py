@@ -6,8 +6,8 @@ from fastapi import APIRouter, Body, Query, Request
 
 from api.deadletters import service
 from api.deadletters.schemas import DeadLetterList, ReplayIn, ReplayOut
-from api.deps import SessionDep, TenantDep
-from api.errors import UNAUTHORIZED_RESPONSE
+from api.deps import OperatorDep, SessionDep, ViewerDep
+from api.errors import FORBIDDEN_RESPONSE, UNAUTHORIZED_RESPONSE
 from fleet.deadletters.service import MAX_ID
 
 router = APIRouter(prefix="/v1/deadletters", tags=["dead letters"], responses={**UNAUTHORIZED_RESPONSE})
@@ -19,19 +19,22 @@ MAX_LIMIT = 200
 @router.get("", summary="List dead letters")
 def dead_letters(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
     before_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only ids below this: `next_before_id` of the previous page")
     ] = None,
 ) -> DeadLetterList:
     """Messages and records from your vehicles that ingest could not store, with the reason; newest first."""
-    return service.dead_letters(session, tenant.id, limit, before_id)
+    return service.dead_letters(session, principal.tenant_id, limit, before_id)
 
 
-@router.post("/replay", summary="Replay dead letters")
+@router.post("/replay", summary="Replay dead letters", responses={**FORBIDDEN_RESPONSE})
 def replay_dead_letters(
-    request: Request, session: SessionDep, tenant: TenantDep, body: Annotated[ReplayIn | None, Body()] = None
+    request: Request, session: SessionDep, principal: OperatorDep, body: Annotated[ReplayIn | None, Body()] = None
 ) -> ReplayOut:
-    """Publish pending dead letters of your vehicles again, e.g. after registering the device they came from."""
-    return service.replay_dead_letters(session, tenant.id, request.app.state.mqtt, body.ids if body else None)
+    """Publish pending dead letters of your vehicles again, e.g. after registering the device they came from.
+
+    Needs the operator role; recorded in the audit log.
+    """
+    return service.replay_dead_letters(session, principal, request.app.state.mqtt, body.ids if body else None)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from api.deadletters.schemas import DeadLetterList, DeadLetterOut, ReplayOut
+from api.tenancy.service import Principal
 from fleet.deadletters import service as deadletters
 from fleet.mqtt.url import MqttEndpoint
 
@@ -22,8 +23,11 @@ def dead_letters(session: Session, tenant_id: int, limit: int, before_id: int | 
     )
 
 
-def replay_dead_letters(session: Session, tenant_id: int, mqtt: MqttEndpoint, ids: Sequence[int] | None) -> ReplayOut:
+def replay_dead_letters(
+    session: Session, principal: Principal, mqtt: MqttEndpoint, ids: Sequence[int] | None
+) -> ReplayOut:
     """Publish the tenant's pending dead letters again; ingest stores each record once however often."""
+    tenant_id = principal.tenant_id
     letters = deadletters.pending_dead_letters(session, tenant_id=tenant_id, ids=ids, limit=MAX_REPLAY)
-    replayed = deadletters.replay(session, mqtt, letters)
+    replayed = deadletters.replay(session, mqtt, letters, tenant_id=tenant_id, actor=principal.actor)
     return ReplayOut(replayed=replayed, skipped=len(letters) - replayed)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep, TenantDep, WindowDep
+from api.deps import SessionDep, ViewerDep, WindowDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE
 from api.positions import service
 from api.positions.schemas import PositionPage
@@ -17,6 +17,6 @@ router = APIRouter(prefix="/v1/vehicles", tags=["telemetry"], responses={**UNAUT
     description="GNSS fixes of one of your vehicles. " + WINDOW_DESCRIPTION,
     responses={**NOT_FOUND_RESPONSE},
 )
-def positions(session: SessionDep, tenant: TenantDep, device_id: str, window: WindowDep) -> PositionPage:
+def positions(session: SessionDep, principal: ViewerDep, device_id: str, window: WindowDep) -> PositionPage:
     """Positions of a vehicle in a time window, paginated."""
-    return service.positions(session, tenant.id, device_id, window)
+    return service.positions(session, principal.tenant_id, device_id, window)

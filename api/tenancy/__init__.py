@@ -1,1 +1,1 @@
-"""Authentication by bearer token and the tenant it belongs to."""
+"""Authentication by bearer token (the caller's tenant, token and role) and the role check."""

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep, TenantDep
+from api.deps import SessionDep, ViewerDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE
 from api.vehicles import service
 from api.vehicles.schemas import VehicleDetail, VehicleList
@@ -11,12 +11,12 @@ router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses={**UNAUTH
 
 
 @router.get("", summary="List vehicles")
-def list_vehicles(session: SessionDep, tenant: TenantDep) -> VehicleList:
+def list_vehicles(session: SessionDep, principal: ViewerDep) -> VehicleList:
     """Your vehicles, ordered by device id."""
-    return service.list_vehicles(session, tenant.id)
+    return service.list_vehicles(session, principal.tenant_id)
 
 
 @router.get("/{device_id}", summary="Get a vehicle", responses={**NOT_FOUND_RESPONSE})
-def get_vehicle(session: SessionDep, tenant: TenantDep, device_id: str) -> VehicleDetail:
+def get_vehicle(session: SessionDep, principal: ViewerDep, device_id: str) -> VehicleDetail:
     """One of your vehicles with its latest known state."""
-    return service.get_vehicle(session, tenant.id, device_id)
+    return service.get_vehicle(session, principal.tenant_id, device_id)

@@ -21,7 +21,11 @@ def message_schema(stream_name: str) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://fleet.example/schemas/v1/{stream_name}.json",
         "title": f"{TOPIC_ROOT}/{{device_id}}/{stream_name}",
-        "description": 'One record, or a store-and-forward batch {"records": [...]}. Unknown fields are ignored.',
+        "description": (
+            'One record, or a store-and-forward batch {"records": [...]}. Unknown fields are ignored. '
+            "Numbers must be finite: NaN, Infinity and numbers beyond the 64-bit float range (such as 1e400) are "
+            "refused."
+        ),
         "oneOf": [
             {"$ref": "#/$defs/record"},
             {

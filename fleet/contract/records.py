@@ -57,9 +57,14 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class Record(BaseModel):
-    """Fields every record carries; unknown fields are kept aside, counted and ignored."""
+    """Fields every record carries; unknown fields are kept aside, counted and ignored.
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=False)
+    Every number must be finite: `NaN`, `Infinity` (which Python's JSON parser accepts) and numbers beyond the
+    64-bit float range such as `1e400` (which parse to infinity) fail validation, so no bound is passed by an
+    infinity and no infinity reaches the database.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=False, allow_inf_nan=False)
 
     ts: Timestamp
     seq: Sequence

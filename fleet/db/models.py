@@ -1,9 +1,12 @@
 """SQLAlchemy models; Alembic migrations own the schema, these mirror it."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -13,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,14 +54,25 @@ class Tenant(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of a tenant, stored as its SHA-256 hash."""
+    """A bearer token of a tenant, stored as its SHA-256 hash, with a name, a role and a lifetime."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_api_tokens_tenant_id_name"),
+        CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="role"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Nullable and defaulted only so that the previous release, which knows neither, can still insert a token
+    # after a rollback (expand, then contract): fleet always sets both, and reads a missing name as "token-<id>".
+    name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16), server_default="admin")
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
 
 
 class Vehicle(Base):
@@ -71,6 +86,17 @@ class Vehicle(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     plate: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VehicleCredential(Base):
+    """The broker credential of a vehicle's unit: only a hash of its secret (the broker's own format) is kept."""
+
+    __tablename__ = "vehicle_credentials"
+
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class Position(Base):
@@ -153,3 +179,27 @@ class DeadLetter(Base):
     detail: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     replayed_at: Mapped[datetime | None]
+    # SHA-256 of topic, NUL, payload: one letter per distinct bad message (null on letters older than migration 0003).
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True, index=True)
+    # How many more times the same message came in bad after the letter was written, and when it last did.
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_seen_at: Mapped[datetime | None]
+    replay_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AuditEntry(Base):
+    """An admin action: who (token or "cli", client address), what (action, target, detail) and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Null for an action across tenants (the CLI's replay of every tenant's dead letters).
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,11 +1,12 @@
-"""Queries of the registry: vehicles by device id, and the row a new registration adds."""
+"""Queries of the registry: vehicles by device id, the row a new registration adds, deleting vehicles."""
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fleet.db.models import Vehicle
+from fleet.db.models import Base, Vehicle, VehicleCredential
+from fleet.streams import STREAMS
 
 
 def vehicles_by_device_ids(session: Session, device_ids: Sequence[str]) -> Sequence[Vehicle]:
@@ -23,3 +24,38 @@ def add_vehicle(session: Session, tenant_id: int, device_id: str) -> Vehicle:
     vehicle = Vehicle(tenant_id=tenant_id, device_id=device_id)
     session.add(vehicle)
     return vehicle
+
+
+def credentials_of(session: Session, vehicle_ids: Sequence[int]) -> dict[int, VehicleCredential]:
+    """The credential rows of these vehicles, by vehicle id."""
+    rows = session.scalars(select(VehicleCredential).where(VehicleCredential.vehicle_id.in_(vehicle_ids)))
+    return {row.vehicle_id: row for row in rows}
+
+
+def add_credential(session: Session, vehicle_id: int, secret_hash: str) -> VehicleCredential:
+    """Add a vehicle's credential row to the session."""
+    credential = VehicleCredential(vehicle_id=vehicle_id, secret_hash=secret_hash)
+    session.add(credential)
+    return credential
+
+
+def active_credentials(session: Session) -> Sequence[tuple[str, str]]:
+    """(device id, secret hash) of every vehicle whose credential is not revoked."""
+    stmt = (
+        select(Vehicle.device_id, VehicleCredential.secret_hash)
+        .join(VehicleCredential, VehicleCredential.vehicle_id == Vehicle.id)
+        .where(VehicleCredential.revoked_at.is_(None))
+    )
+    return [(device_id, secret_hash) for device_id, secret_hash in session.execute(stmt)]
+
+
+# Tables holding a vehicle's telemetry (its latest state and credential go by the foreign keys' cascade).
+TELEMETRY_TABLES = tuple(spec.table for spec in STREAMS.values() if spec.table)
+
+
+def delete_vehicles(session: Session, vehicle_ids: Sequence[int]) -> None:
+    """Delete vehicles and their telemetry rows (every partition)."""
+    for name in TELEMETRY_TABLES:
+        table = Base.metadata.tables[name]
+        session.execute(delete(table).where(table.c.vehicle_id.in_(vehicle_ids)))
+    session.execute(delete(Vehicle).where(Vehicle.id.in_(vehicle_ids)))

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from fleet.db.engine import make_session_factory
-from fleet.db.models import CanSample, Position
+from fleet.db.models import ApiToken, CanSample, Position
 from fleet.db.partitions import ensure_partitions
 from fleet.registry.service import add_vehicles
 from fleet.settings import ApiSettings, SharedSettings
-from fleet.tenancy.service import create_tenant
+from fleet.tenancy.roles import Role
+from fleet.tenancy.service import create_tenant, create_token, revoke_token
 
 BASE_TS = datetime(2026, 3, 1, tzinfo=UTC)
 # Nothing listens on port 1: a replay with something to publish answers 503.
@@ -70,6 +71,33 @@ def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable
         return SeededTenant(tenant.id, name, token, {v.device_id: v.id for v in vehicles})
 
 
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header of `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def add_token(sessions: sessionmaker[Session], tenant_id: int, role: Role, name: str) -> tuple[int, str]:
+    """Create a token of the tenant; its id and secret."""
+    with sessions() as session:
+        token, secret = create_token(session, tenant_id, name=name, role=role)
+        session.commit()
+        return token.id, secret
+
+
+def expire_token(sessions: sessionmaker[Session], token_id: int) -> None:
+    """Make a token expired a second ago."""
+    with sessions() as session:
+        session.get_one(ApiToken, token_id).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.commit()
+
+
+def revoke(sessions: sessionmaker[Session], tenant_id: int, token_id: int) -> None:
+    """Revoke a token as the CLI would."""
+    with sessions() as session:
+        revoke_token(session, tenant_id, token_id)
+        session.commit()
+
+
 def insert_positions(sessions: sessionmaker[Session], vehicle_id: int, timestamps: Iterable[datetime]) -> None:
     """Insert one position per timestamp (seq counting from 1), creating partitions as ingest would."""
     stamps = list(timestamps)
@@ -108,6 +136,19 @@ def client(pg_url: str) -> Iterator[TestClient]:
 def tenant(pg_sessions: sessionmaker[Session], unique: str) -> SeededTenant:
     """A tenant with two vehicles."""
     return seed_tenant(pg_sessions, f"tenant-a-{unique}", [f"a-{unique}-2", f"a-{unique}-1"])
+
+
+@pytest.fixture
+def callers(pg_sessions: sessionmaker[Session], tenant: SeededTenant) -> dict[str, dict[str, str]]:
+    """Headers of each kind of caller of `tenant`: no token, a token of each role, an expired and a revoked one."""
+    headers: dict[str, dict[str, str]] = {"none": {}}
+    for role in Role:
+        headers[role.value] = bearer(add_token(pg_sessions, tenant.id, role, role.value)[1])
+    expired_id, expired = add_token(pg_sessions, tenant.id, Role.ADMIN, "expired")
+    expire_token(pg_sessions, expired_id)
+    revoked_id, revoked = add_token(pg_sessions, tenant.id, Role.ADMIN, "revoked")
+    revoke(pg_sessions, tenant.id, revoked_id)
+    return headers | {"expired": bearer(expired), "revoked": bearer(revoked)}
 
 
 @pytest.fixture

@@ -1,20 +1,60 @@
-"""Bearer token authentication on every tenant route."""
+"""Authentication and roles on every route: 401 without a usable token, 403 below the route's role, 404 across tenants.
+
+The tables below name every route of the app; a new route fails `test_every_route_declares_its_role` until it is
+added with the role it needs, and the role matrix then checks it for every kind of caller.
+"""
+
+import re
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.api.conftest import SeededTenant
+from fleet.db.models import ApiToken, Vehicle
+from fleet.tenancy.roles import Role
+from fleet.tenancy.service import INITIAL_TOKEN_NAME, MAX_TOKEN_ID
+from tests.api.conftest import SeededTenant, add_token, bearer
 
 pytestmark = pytest.mark.integration
 
-TENANT_ROUTES = [
-    "/v1/vehicles",
-    "/v1/vehicles/{device}",
-    "/v1/vehicles/{device}/positions",
-    "/v1/vehicles/{device}/can",
-    "/v1/live",
-    "/v1/deadletters",
-]
+VIEWER, OPERATOR, ADMIN, PUBLIC = Role.VIEWER, Role.OPERATOR, Role.ADMIN, None
+
+# Every route of the app and the role it needs (None: public, no token needed).
+ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/v1/vehicles"): VIEWER,
+    ("GET", "/v1/vehicles/{device_id}"): VIEWER,
+    ("GET", "/v1/vehicles/{device_id}/positions"): VIEWER,
+    ("GET", "/v1/vehicles/{device_id}/can"): VIEWER,
+    ("GET", "/v1/live"): VIEWER,
+    ("GET", "/v1/deadletters"): VIEWER,
+    ("POST", "/v1/deadletters/replay"): OPERATOR,
+    ("POST", "/v1/admin/tokens"): ADMIN,
+    ("GET", "/v1/admin/tokens"): ADMIN,
+    ("DELETE", "/v1/admin/tokens/{token_id}"): ADMIN,
+    ("POST", "/v1/admin/vehicles"): ADMIN,
+    ("PATCH", "/v1/admin/vehicles/{device_id}"): ADMIN,
+    ("DELETE", "/v1/admin/vehicles/{device_id}"): ADMIN,
+    ("DELETE", "/v1/admin/vehicles"): ADMIN,
+    ("POST", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
+    ("DELETE", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
+    ("GET", "/v1/audit"): ADMIN,
+}
+CALLERS = ["none", "viewer", "operator", "admin", "expired", "revoked"]
+# Path parameters of the role matrix: ids nobody has, so no request of the matrix changes anything.
+NOBODYS = {"device_id": "nobodys-bus", "token_id": str(MAX_TOKEN_ID)}
+# Bodies that pass validation, for the cross-tenant requests (which must then fail on the ids alone).
+BODIES: dict[tuple[str, str], Any] = {("PATCH", "/v1/admin/vehicles/{device_id}"): {"label": "taken over"}}
 
 BAD_HEADERS = [
     pytest.param({}, id="missing"),
@@ -26,17 +66,143 @@ BAD_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize("headers", BAD_HEADERS)
-@pytest.mark.parametrize("route", TENANT_ROUTES)
-def test_tenant_routes_refuse_without_a_valid_token(
-    client: TestClient, tenant: SeededTenant, route: str, headers: dict[str, str]
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path template) of every route of `app` (HEAD, which Starlette adds to GET, left out)."""
+    # FastAPI keeps included routers as routes of their own; iter_route_contexts flattens them, as the OpenAPI
+    # schema does (which would miss the routes left out of it, like /metrics).
+    routes = set()
+    for route in iter_route_contexts(app.routes):
+        assert route.path is not None and route.methods, f"a route of an unexpected kind: {route}"
+        routes |= {(method, route.path) for method in route.methods - {"HEAD"}}
+    return routes
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    """`path` with each `{param}` replaced by its value."""
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+
+
+def expected(caller: str, needed: Role | None) -> str:
+    """What a caller gets from a route needing `needed`: "401", "403" or "allowed" (anything but those two)."""
+    if needed is None:
+        return "allowed"
+    if caller in ("none", "expired", "revoked"):
+        return "401"
+    return "allowed" if Role(caller).includes(needed) else "403"
+
+
+def outcome(status: int) -> str:
+    return str(status) if status in (401, 403) else "allowed"
+
+
+def test_every_route_declares_its_role(client: TestClient) -> None:
+    routes = app_routes(client.app)  # type: ignore[arg-type]
+
+    assert sorted(routes - set(ROUTE_ROLES)) == [], "new routes: add them to ROUTE_ROLES with the role they need"
+    assert sorted(set(ROUTE_ROLES) - routes) == [], "routes gone: remove them from ROUTE_ROLES"
+    assert all(role is not None for (_, path), role in ROUTE_ROLES.items() if path.startswith("/v1/"))
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_role_matrix(client: TestClient, callers: dict[str, dict[str, str]], caller: str) -> None:
+    mismatches = []
+    for (method, path), needed in sorted(ROUTE_ROLES.items(), key=lambda item: item[0][1]):
+        response = client.request(method, fill(path, NOBODYS), headers=callers[caller])
+        if outcome(response.status_code) != expected(caller, needed):
+            mismatches.append(f"{method} {path}: {response.status_code} {response.text[:100]}")
+        if response.status_code in (401, 403):
+            assert isinstance(response.json()["detail"], str)
+        if response.status_code == 401:
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+
+    assert mismatches == []
+
+
+@pytest.mark.parametrize(
+    ("caller", "needed", "detail"),
+    [
+        ("viewer", "operator", "this needs the operator role; token 'viewer' has the viewer role"),
+        ("operator", "admin", "this needs the admin role; token 'operator' has the operator role"),
+    ],
+)
+def test_a_role_too_low_is_403_saying_which_role_is_needed(
+    client: TestClient, callers: dict[str, dict[str, str]], caller: str, needed: str, detail: str
 ) -> None:
-    response = client.get(route.format(device=tenant.device_ids[0]), headers=headers)
+    route = "/v1/deadletters/replay" if needed == "operator" else "/v1/admin/tokens"
+    response = client.request("POST", route, headers=callers[caller], json={})
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": detail}
+
+
+@pytest.mark.parametrize(("caller", "word"), [("expired", "expired at"), ("revoked", "was revoked at")])
+def test_an_expired_or_revoked_token_is_401_saying_so(
+    client: TestClient, callers: dict[str, dict[str, str]], caller: str, word: str
+) -> None:
+    response = client.get("/v1/vehicles", headers=callers[caller])
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert response.headers["content-type"] == "application/json"
-    assert isinstance(response.json()["detail"], str)
+    assert f"token {caller!r} {word} " in response.json()["detail"]
+    assert "ask an admin" in response.json()["detail"]
+
+
+def test_every_route_answers_404_for_another_tenants_ids(
+    client: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant, other_tenant: SeededTenant
+) -> None:
+    foreign_token_id, _ = add_token(pg_sessions, other_tenant.id, Role.VIEWER, "foreign")
+    foreign = {"device_id": other_tenant.device_ids[0], "token_id": str(foreign_token_id)}
+    with_ids = [(m, p) for (m, p), role in ROUTE_ROLES.items() if "{" in p and role is not None]
+    assert {name for _, path in with_ids for name in re.findall(r"\{(\w+)\}", path)} <= set(foreign)
+
+    answers = {
+        f"{method} {path}": client.request(
+            method, fill(path, foreign), headers=tenant.headers, json=BODIES.get((method, path))
+        ).status_code
+        for method, path in with_ids
+    }
+
+    assert answers == dict.fromkeys(answers, 404)
+    with pg_sessions() as session:  # nothing of the other tenant's changed
+        vehicle = session.scalars(select(Vehicle).where(Vehicle.device_id == other_tenant.device_ids[0])).one()
+        assert (vehicle.tenant_id, vehicle.label) == (other_tenant.id, None)
+        assert session.get_one(ApiToken, foreign_token_id).revoked_at is None
+
+
+def test_body_ids_of_another_tenant_are_not_found_or_taken(
+    client: TestClient, tenant: SeededTenant, other_tenant: SeededTenant
+) -> None:
+    foreign = other_tenant.device_ids[0]
+
+    bulk = client.request("DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [foreign]})
+    create = client.post("/v1/admin/vehicles", headers=tenant.headers, json={"device_id": foreign})
+
+    assert bulk.status_code == 404 and bulk.json() == {"detail": f"no vehicle {foreign!r}"}
+    assert create.status_code == 409
+    assert client.get(f"/v1/vehicles/{foreign}", headers=other_tenant.headers).status_code == 200
+
+
+def test_lists_hold_only_the_callers_tenant(
+    client: TestClient, tenant: SeededTenant, other_tenant: SeededTenant
+) -> None:
+    client.post("/v1/admin/tokens", headers=other_tenant.headers, json={"name": "theirs", "role": "viewer"})
+
+    tokens = client.get("/v1/admin/tokens", headers=tenant.headers).json()["items"]
+    audit = client.get("/v1/audit", headers=tenant.headers).json()["items"]
+
+    assert [t["name"] for t in tokens] == [INITIAL_TOKEN_NAME]
+    assert {e["target"] for e in audit} == {INITIAL_TOKEN_NAME, *tenant.device_ids}
+
+
+@pytest.mark.parametrize("headers", BAD_HEADERS)
+def test_v1_routes_refuse_without_a_valid_token(client: TestClient, headers: dict[str, str]) -> None:
+    for method, path in (key for key, role in ROUTE_ROLES.items() if role is not None):
+        response = client.request(method, fill(path, NOBODYS), headers=headers)
+
+        assert response.status_code == 401, f"{method} {path}"
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.headers["content-type"] == "application/json"
+        assert isinstance(response.json()["detail"], str)
 
 
 def test_auth_is_checked_before_parameters(client: TestClient, tenant: SeededTenant) -> None:
@@ -45,7 +211,20 @@ def test_auth_is_checked_before_parameters(client: TestClient, tenant: SeededTen
     assert response.status_code == 401
 
 
+def test_roles_are_checked_before_the_body(client: TestClient, callers: dict[str, dict[str, str]]) -> None:
+    response = client.post("/v1/admin/vehicles", headers=callers["viewer"], json={"no": "such field"})
+
+    assert response.status_code == 403
+
+
 def test_token_scheme_is_case_insensitive(client: TestClient, tenant: SeededTenant) -> None:
     response = client.get("/v1/vehicles", headers={"Authorization": f"bearer {tenant.token}"})
 
     assert response.status_code == 200
+
+
+def test_a_tenants_first_token_is_an_admin_token(client: TestClient, tenant: SeededTenant) -> None:
+    response = client.get("/v1/admin/tokens", headers=bearer(tenant.token))
+
+    assert response.status_code == 200
+    assert [(t["name"], t["role"]) for t in response.json()["items"]] == [(INITIAL_TOKEN_NAME, "admin")]

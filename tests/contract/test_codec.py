@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from fleet.contract.codec import (
     MAX_RECORDS_PER_MESSAGE,
@@ -15,7 +16,16 @@ from fleet.contract.codec import (
 )
 from fleet.contract.export import SCHEMA_DIR, rendered_schemas
 from fleet.contract.records import CanRecord, PositionRecord, StatusRecord
-from fleet.contract.topics import Stream, TopicError, parse_uplink_topic, uplink_subscription, uplink_topic
+from fleet.contract.topics import (
+    DOWNLINK_SUFFIXES,
+    Stream,
+    TopicError,
+    downlink_suffix,
+    downlink_topic,
+    parse_uplink_topic,
+    uplink_subscription,
+    uplink_topic,
+)
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 LIMITS = DecodeLimits(max_payload_bytes=4096, max_future=timedelta(minutes=5), max_age=timedelta(days=30))
@@ -120,6 +130,44 @@ def test_four_minutes_ahead_is_tolerated_as_clock_skew() -> None:
     assert decode({"ts": "2026-11-23T08:04:00Z", "seq": 1, "lat": 0, "lon": 0}).records
 
 
+def numeric_fields(record: type[BaseModel]) -> list[str]:
+    """Fields whose JSON Schema admits a number (ts aside: it is a timestamp, judged by its own parser)."""
+    properties = record.model_json_schema()["properties"]
+    return [
+        name
+        for name, schema in properties.items()
+        if name != "ts" and {o.get("type") for o in schema.get("anyOf", [schema])} & {"number", "integer"}
+    ]
+
+
+NUMERIC_FIELDS = [
+    (stream, name)
+    for stream, record in (("pos", PositionRecord), ("can", CanRecord), ("status", StatusRecord))
+    for name in numeric_fields(record)
+]
+
+
+@pytest.mark.parametrize(("stream", "field"), NUMERIC_FIELDS)
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN", "1e400", "-1e400"])
+def test_non_finite_numbers_are_a_schema_error_in_every_field(stream: str, field: str, literal: str) -> None:
+    """Python's JSON parser reads Infinity and NaN, and 1e400 overflows to infinity: none may reach a bound check."""
+    base = {"pos": {"lat": 1, "lon": 2}, "can": {}, "status": {"state": "online"}}[stream]
+    good = {"ts": "2026-11-23T07:59:00Z", "seq": 1, **base}
+    bad = json.dumps({**good, "seq": 2, field: 0}).replace(f'"{field}": 0', f'"{field}": {literal}')
+    single = decode(bad.encode(), stream=stream)
+    batch = decode(f'{{"records": [{json.dumps(good)}, {bad}]}}'.encode(), stream=stream)
+
+    for decoded in (single, batch):
+        details = [(r.reason, r.detail) for r in decoded.rejected]
+        assert details == [(Reason.SCHEMA, f"{field}: Input should be a finite number")]
+    assert single.records == [] and [r.seq for r in batch.records] == [1]
+
+
+def test_the_finiteness_cases_cover_every_numeric_field() -> None:
+    expected = {("can", "fuel_used_total_l"), ("can", "passenger_count"), ("pos", "lat"), ("status", "seq")}
+    assert expected <= set(NUMERIC_FIELDS)
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -155,8 +203,39 @@ def test_bad_topics_are_rejected(topic: str) -> None:
 
 def test_topics_round_trip_and_share_groups() -> None:
     assert parse_uplink_topic(uplink_topic("Bus_7-a", Stream.CAN)) == ("Bus_7-a", Stream.CAN)
-    assert uplink_subscription("ingest") == "$share/ingest/fleet/v1/+/+"
-    assert uplink_subscription() == "fleet/v1/+/+"
+    assert uplink_subscription("ingest") == "$share/ingest/fleet/v1/#"
+    assert uplink_subscription() == "fleet/v1/#"
+
+
+@pytest.mark.parametrize(
+    ("topic", "suffix"),
+    [
+        ("fleet/v1/bus-1/cmd", "cmd"),
+        ("fleet/v1/Bus_7-a/file/grant", "file/grant"),
+        ("fleet/v1/bus-1/pos", None),
+        ("fleet/v1/bus-1/cmd/x", None),
+        ("fleet/v1/bus-1/file", None),
+        ("fleet/v1/bus 1/cmd", None),
+        ("fleet/v1//cmd", None),
+        ("fleet/v2/bus-1/cmd", None),
+        ("x/v1/bus-1/cmd", None),
+        ("fleet/v1/cmd", None),
+    ],
+)
+def test_downlink_topics_are_recognised_exactly(topic: str, suffix: str | None) -> None:
+    assert downlink_suffix(topic) == suffix
+
+
+def test_downlink_topics_come_from_the_one_list_and_are_never_uplink() -> None:
+    topics = [downlink_topic("bus-1", suffix) for suffix in DOWNLINK_SUFFIXES]
+    assert topics == ["fleet/v1/bus-1/cmd", "fleet/v1/bus-1/file/grant"]
+    for topic in topics:
+        with pytest.raises(TopicError):
+            parse_uplink_topic(topic)
+    with pytest.raises(TopicError):
+        downlink_topic("bus-1", "pos")
+    with pytest.raises(TopicError):
+        downlink_topic("bus 1", "cmd")
 
 
 def test_can_and_status_records_validate_their_ranges() -> None:

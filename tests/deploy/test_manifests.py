@@ -36,8 +36,9 @@ CRD_API_VERSIONS = ("traefik.io/v1alpha1", "monitoring.coreos.com/v1")
 ALL_ON: dict[str, Any] = {
     "commonLabels": {"team": "platform"},
     "database": {"url": "postgresql://fleet:secret@db.example:5432/fleet"},
+    "mqtt": {"ingestPassword": "ingest-pw", "publisherPassword": "publisher-pw", "adminPassword": "admin-pw"},
     "simulator": {"enabled": True},
-    "mosquitto": {"enabled": True},
+    "mosquitto": {"enabled": True, "deviceService": {"enabled": True, "loadBalancerSourceRanges": ["100.64.0.0/10"]}},
     "ingressRoute": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "certResolver": "le"}},
     "ingress": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "secretName": "fleet-tls"}},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -231,9 +232,37 @@ def compose() -> dict[str, Any]:
     return data
 
 
+# The broker passwords compose requires (no defaults): placeholders for the checks, never used anywhere.
+COMPOSE_SECRETS = {
+    "MQTT_ADMIN_PASSWORD": "placeholder-admin",
+    "MQTT_INGEST_PASSWORD": "placeholder-ingest",
+    "MQTT_PUBLISHER_PASSWORD": "placeholder-publisher",
+}
+
+
+def compose_environment(**extra: str) -> dict[str, str]:
+    """The caller's environment without any setting of the stack (so its defaults apply), plus `extra`."""
+    prefixes = ("FLEET_", "POSTGRES_", "GRAFANA_", "TRAEFIK_", "MQTT_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+
+
 def test_compose_config_is_valid() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "POSTGRES_", "GRAFANA_", "TRAEFIK_"))}
-    run(tool("docker-compose"), "-f", COMPOSE, "config", "-q", env=env)
+    run(tool("docker-compose"), "-f", COMPOSE, "config", "-q", env=compose_environment(**COMPOSE_SECRETS))
+
+
+def test_compose_has_no_default_broker_passwords() -> None:
+    """Without the three passwords compose refuses to start instead of running with a guessable one."""
+    for missing in COMPOSE_SECRETS:
+        given = {k: v for k, v in COMPOSE_SECRETS.items() if k != missing}
+        result = subprocess.run(
+            [tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"],
+            cwd=ROOT,
+            env=compose_environment(**given),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode != 0 and missing in result.stderr, (missing, result.stderr)
 
 
 def _bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
@@ -275,7 +304,8 @@ def test_compose_mounts_point_at_files_of_the_repository(compose: dict[str, Any]
 def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
     fleet = {name: s for name, s in services.items() if s.get("image") == "fleet:local"}
-    assert set(fleet) >= {"migrate", "ingest-1", "ingest-2", "api", "sim"}
+    assert set(fleet) >= {"migrate", "broker-certs", "broker-bootstrap", "register-demo-buses", "ingest-1", "ingest-2"}
+    assert set(fleet) >= {"api", "sim"}
     assert all(s.get("build") == "." for s in fleet.values()), "every fleet service builds ./Dockerfile"
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
@@ -342,6 +372,8 @@ def test_all_on_render_is_valid(all_on_objects: list[dict[str, Any]], tmp_path: 
         ("Deployment", "fleet-simulator"),
         ("StatefulSet", "fleet-mosquitto"),
         ("Secret", "fleet-database"),
+        ("Secret", "fleet-mqtt"),
+        ("Service", "fleet-mosquitto-devices"),
         ("ConfigMap", "fleet-dashboards"),
     ]:
         assert expected in names, expected
@@ -579,7 +611,7 @@ def test_pods_are_locked_down_and_probed(all_on_objects: list[dict[str, Any]]) -
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
         tmp = [v for v in spec["volumes"] if v["name"] == "tmp"]
         assert tmp and "emptyDir" in tmp[0], name
-        for container in spec["containers"]:
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True, name
             assert context["allowPrivilegeEscalation"] is False, name
@@ -667,9 +699,11 @@ def test_restricting_broker_sources_keeps_the_releases_own_pods() -> None:
     devices = [{"ipBlock": {"cidr": "100.64.0.0/10"}}]
     objects = render({**ALL_ON, "networkPolicy": {**ALL_ON["networkPolicy"], "mosquittoFrom": devices}})
     policy = by_kind(objects, "NetworkPolicy")["fleet-mosquitto"]
-    (rule,) = policy["spec"]["ingress"]
+    rules = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
     own = {"app.kubernetes.io/name": "fleet", "app.kubernetes.io/instance": "fleet"}
-    assert rule["from"] == [{"podSelector": {"matchLabels": own}}, *devices]
+    assert rules["mqtts"]["from"] == [{"podSelector": {"matchLabels": own}}, *devices]
+    # The plain port never admits the devices' sources.
+    assert rules["mqtt"]["from"] == [{"podSelector": {"matchLabels": own}}]
     for name in ("fleet-ingest", "fleet-api"):
         template = {**by_kind(objects, "StatefulSet"), **by_kind(objects, "Deployment")}[name]["spec"]["template"]
         assert own.items() <= template["metadata"]["labels"].items(), name

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fleet.mqtt.client import make_client
+from fleet.mqtt.url import MqttEndpoint
 from fleet.ports import free_port
 from tests.fixtures.processes import fleet_command
 
@@ -45,6 +47,21 @@ def live(api_url: str, token: str) -> dict[str, tuple[float, float]]:
     with urllib.request.urlopen(request, timeout=3) as response:
         items = json.load(response)["items"]
     return {i["device_id"]: (i["position"]["lat"], i["position"]["lon"]) for i in items if i.get("position")}
+
+
+def anonymous_client_connects(port: int) -> bool:
+    """Whether the broker accepts a client without credentials."""
+    client = make_client(MqttEndpoint("127.0.0.1", port), "anonymous-probe")
+    try:
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not client.is_connected():
+            time.sleep(0.05)
+        return client.is_connected()
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 @pytest.mark.parametrize("broker", ["mosquitto", "in-process"])
@@ -94,6 +111,10 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         second = live(api_url, token)
         moved = [d for d in first if d in second and second[d] != first[d]]
         assert len(moved) >= 10, f"only {len(moved)} buses moved within 4 s"
+        if broker == "mosquitto":
+            # The buses moved with credentials of their own: the broker lets nobody in without one.
+            broker_port = int(re.findall(r"broker mqtt://127.0.0.1:(\d+) \(access control on\)", "".join(output))[0])
+            assert not anonymous_client_connects(broker_port)
 
         children = children_of(process.pid)
         stop_requested = time.monotonic()

@@ -1,12 +1,17 @@
 """Ingest against a real Mosquitto and a real PostgreSQL: storage, idempotency, dead letters, latest state."""
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 
+from fleet.contract.topics import DOWNLINK_SUFFIXES, downlink_topic
 from fleet.db.models import CanSample, DeadLetter, Position, Vehicle, VehicleState
 from tests.fixtures.factories import SeededTenant, seed_tenant
 from tests.fixtures.ingest_runner import IngestThread, wait_until
@@ -57,6 +62,10 @@ def dead_letters_of(engine: Engine, topic_part: str) -> list[DeadLetter]:
     with engine.connect() as connection:
         rows = connection.execute(select(DeadLetter).where(DeadLetter.topic.contains(topic_part)))
         return list(rows)  # type: ignore[arg-type]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def test_positions_can_and_status_are_stored_with_latest_state(
@@ -203,3 +212,104 @@ def test_late_batch_lands_in_new_daily_partitions(
             name = partition_name("positions", day)
             rows = connection.scalar(text(f"SELECT count(*) FROM {name} WHERE vehicle_id = :v"), {"v": vid})
             assert rows and rows >= 1, f"{name} holds the records of {day}"
+
+
+def test_topics_with_a_level_too_many_or_too_few_are_dead_lettered_and_downlink_is_ignored(
+    pg_engine: Engine, tenant: SeededTenant, ingest: IngestThread, publisher: Publisher
+) -> None:
+    device = tenant.device_ids[0]
+    now = datetime.now(UTC)
+    bad_topic_before = sample("fleet_ingest_dead_letters_total", reason="bad_topic")
+    ignored_before = {s: sample("fleet_ingest_downlink_ignored_total", suffix=s) for s in DOWNLINK_SUFFIXES}
+    extra, missing = f"fleet/v1/{device}/pos/x", f"fleet/v1/{device}"
+    publisher.publish(extra, pos(now, 1))
+    publisher.publish(missing, pos(now, 2))
+    for suffix in DOWNLINK_SUFFIXES:  # what the backend publishes to the vehicle comes back to ingest: ignored
+        publisher.publish(downlink_topic(device, suffix), {"command": "reboot"})
+    publisher.publish(f"fleet/v1/{device}/pos", pos(now, 3))
+
+    vid = vehicle_id(pg_engine, device)
+    wait_until(lambda: count_positions(pg_engine, vid) == 1, "the position after them")
+    wait_until(lambda: len(dead_letters_of(pg_engine, device)) >= 2, "dead letters of the bad topics")
+    wait_until(lambda: sample("fleet_ingest_dead_letters_total", reason="bad_topic") >= bad_topic_before + 2, "count")
+    letters = dead_letters_of(pg_engine, device)
+    assert sorted((letter.topic, letter.reason) for letter in letters) == [(missing, "bad_topic"), (extra, "bad_topic")]
+    assert all(letter.detail for letter in letters)
+    assert sample("fleet_ingest_dead_letters_total", reason="bad_topic") == bad_topic_before + 2
+    for suffix in DOWNLINK_SUFFIXES:
+        assert sample("fleet_ingest_downlink_ignored_total", suffix=suffix) == ignored_before[suffix] + 1
+    wait_until(lambda: not ingest.service._pending_since, "every message acknowledged, the downlink too")
+
+
+def test_a_record_claiming_a_stored_key_with_other_values_is_counted_as_a_conflict(
+    pg_engine: Engine, tenant: SeededTenant, ingest: IngestThread, publisher: Publisher
+) -> None:
+    device = tenant.device_ids[1]
+    topic = f"fleet/v1/{device}/pos"
+    now = datetime.now(UTC).replace(microsecond=0)
+    conflicts_before = sample("fleet_ingest_records_total", stream="pos", result="conflict")
+    duplicates_before = sample("fleet_ingest_records_total", stream="pos", result="duplicate")
+    forged, genuine = pos(now, 7, lat=10.0), pos(now, 7, lat=52.5)
+    vid = vehicle_id(pg_engine, device)
+    publisher.publish(topic, forged)
+    wait_until(lambda: count_positions(pg_engine, vid) == 1, "the first record of the key")
+    publisher.publish(topic, genuine)  # same key, other values: not stored, but counted
+    publisher.publish(topic, forged)  # the same record again: a duplicate, a no-op
+    publisher.publish(topic, pos(now + timedelta(seconds=1), 8))
+    wait_until(lambda: count_positions(pg_engine, vid) == 2, "the record after them")
+    wait_until(
+        lambda: sample("fleet_ingest_records_total", stream="pos", result="duplicate") >= duplicates_before + 1, "count"
+    )
+
+    assert sample("fleet_ingest_records_total", stream="pos", result="conflict") == conflicts_before + 1
+    assert sample("fleet_ingest_records_total", stream="pos", result="duplicate") == duplicates_before + 1
+    with pg_engine.connect() as connection:
+        lat = connection.scalar(select(Position.lat).where(Position.vehicle_id == vid, Position.ts == now))
+    assert lat == 10.0  # the first record of a key stays: the conflict is visible, not resolved
+
+
+@pytest.fixture
+def private_broker() -> Iterator[MosquittoServer]:
+    """A broker of this test's own: retained messages of other tests stay out, and this test's leave with it."""
+    base = Path(tempfile.mkdtemp(prefix="fleet-mqtt-retained-"))
+    server = MosquittoServer(base)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_retained_bad_message_is_dead_lettered_once_across_reconnects(
+    pg_url: str, pg_engine: Engine, tenant: SeededTenant, private_broker: MosquittoServer, unique: str
+) -> None:
+    device = tenant.device_ids[0]
+    now = datetime.now(UTC).replace(microsecond=0)
+    good_can = {"ts": iso(now - timedelta(seconds=5)), "seq": 1, "fuel_level_pct": 50.0}
+    bad_can = {"ts": iso(now - timedelta(seconds=4)), "seq": 2, "fuel_level_pct": 150.0}
+    publisher = Publisher(private_broker.port)
+    # Retained: the broker sends both again each time ingest subscribes, as it does on every reconnect.
+    publisher.publish(f"fleet/v1/{device}/status", b"{not json", retain=True)
+    publisher.publish(f"fleet/v1/{device}/can", json.dumps({"records": [good_can, bad_can]}), retain=True)
+    skipped_before = {r: sample("fleet_ingest_retained_repeats_total", reason=r) for r in ("bad_json", "schema")}
+    vid = vehicle_id(pg_engine, device)
+    client_id = f"retained-{unique}"
+    try:
+        for connection in range(3):
+            # The same persistent session each time, on a plain subscription like a single replica's.
+            runner = IngestThread(pg_url, private_broker.url, client_id=client_id, share_group="").start()
+            try:
+                # Sent after the SUBACK, so after the retained messages: once it is stored, they were handled.
+                publisher.publish(f"fleet/v1/{device}/pos", pos(now - timedelta(seconds=3 - connection), connection))
+                wait_until(lambda n=connection: count_positions(pg_engine, vid) == n + 1, "the position after them")
+            finally:
+                runner.stop()
+    finally:
+        publisher.close()
+
+    letters = dead_letters_of(pg_engine, device)
+    assert sorted(letter.reason for letter in letters) == ["bad_json", "schema"], "one letter each, not one a connect"
+    assert [letter.repeat_count for letter in letters] == [0, 0]
+    for reason in ("bad_json", "schema"):
+        assert sample("fleet_ingest_retained_repeats_total", reason=reason) == skipped_before[reason] + 2
+    with pg_engine.connect() as connection_:
+        assert connection_.scalar(select(func.count()).where(CanSample.vehicle_id == vid)) == 1

@@ -6,11 +6,12 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 
 from fleet.db.engine import make_session_factory
 from fleet.db.models import DeadLetter, Position, Tenant, Vehicle
-from fleet.deadletters.service import replay
+from fleet.deadletters.service import BULK_REPLAYS, pending_dead_letters, replay
 from fleet.mqtt.url import parse_mqtt_url
 from fleet.registry.service import add_vehicles
 from tests.fixtures.factories import seed_tenant
@@ -109,3 +110,51 @@ def test_replay_reports_an_unreachable_broker_in_one_line(pg_url: str, pg_engine
     assert len(result.stderr.strip().splitlines()) == 1
     with make_session_factory(pg_engine)() as session:
         assert session.get_one(DeadLetter, letter_id).replayed_at is None
+
+
+def test_a_letter_still_bad_after_replays_stays_one_letter_and_replaying_everything_ends(
+    pg_url: str, pg_engine: Engine, mosquitto: MosquittoServer, unique: str
+) -> None:
+    device = f"stillbad-{unique}"
+    tenant = seed_tenant(pg_engine, f"again-{unique}", [device])
+    bad = {"ts": datetime.now(UTC).isoformat(), "seq": 1, "lat": 123.0, "lon": 2.0}  # latitude out of range
+    sessions = make_session_factory(pg_engine)
+    endpoint = parse_mqtt_url(mosquitto.url)
+
+    def letters() -> list[DeadLetter]:
+        with sessions() as session:
+            return list(session.scalars(select(DeadLetter).where(DeadLetter.device_id == device)))
+
+    def schema_rejections() -> float:
+        return REGISTRY.get_sample_value("fleet_ingest_dead_letters_total", {"reason": "schema"}) or 0.0
+
+    def replay_all(ids: list[int] | None = None) -> int:
+        """What `POST /v1/deadletters/replay` and `fleet deadletters replay` do, for this tenant."""
+        with sessions() as session:
+            published = replay(session, endpoint, pending_dead_letters(session, tenant_id=tenant.id, ids=ids))
+            session.commit()
+            return published
+
+    runner = IngestThread(pg_url, mosquitto.url).start()
+    publisher = Publisher(mosquitto.port)
+    try:
+        publisher.publish(f"fleet/v1/{device}/pos", bad)
+        wait_until(lambda: len(letters()) == 1, "the dead letter")
+        for replays in range(1, BULK_REPLAYS + 1):
+            rejected = schema_rejections()
+            assert replay_all() == 1
+            wait_until(lambda r=rejected: schema_rejections() > r, f"replay {replays} to come back bad")
+            assert len(letters()) == 1, "the record came back bad to its letter, not as a new one"
+        assert replay_all() == 0  # replayed often enough: a client repeating "replay all" until 0 stops here
+        (letter,) = letters()
+        assert (letter.reason, letter.replay_count, letter.repeat_count) == ("schema", BULK_REPLAYS, BULK_REPLAYS)
+        assert letter.replayed_at is None and letter.last_seen_at is not None  # pending: it is still bad
+
+        rejected = schema_rejections()
+        assert replay_all(ids=[letter.id]) == 1  # named, it is replayed anyway
+        wait_until(lambda: schema_rejections() > rejected, "the named replay to come back bad")
+        (letter,) = letters()
+        assert (letter.replay_count, letter.repeat_count) == (BULK_REPLAYS + 1, BULK_REPLAYS + 1)
+    finally:
+        publisher.close()
+        runner.stop()

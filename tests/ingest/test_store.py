@@ -12,7 +12,7 @@ from fleet.db.migrate import upgrade
 from fleet.db.models import CanSample, Position, Vehicle, VehicleState
 from ingest.batch import build_rows, decode_all, device_ids
 from ingest.messages import InboundMessage
-from ingest.store import Store
+from ingest.store import Store, WriteCounts
 from tests.fixtures.factories import seed_tenant
 
 pytestmark = pytest.mark.integration
@@ -37,12 +37,13 @@ def message(device: str, stream: str, body: object) -> InboundMessage:
     return InboundMessage(f"fleet/v1/{device}/{stream}", json.dumps(body).encode(), 1, 1, 1, 0.0)
 
 
-def write(engine: Engine, messages: list[InboundMessage]) -> None:
+def write(engine: Engine, messages: list[InboundMessage]) -> WriteCounts:
     store = Store(engine)
     decoded = decode_all(messages, NOW, LIMITS)
     with engine.begin() as connection:
         devices = store.resolve_devices(connection, device_ids(decoded))
-        store.write(connection, build_rows(messages, decoded, devices, NOW))
+        counts, _ = store.write(connection, build_rows(messages, decoded, devices, NOW))
+    return counts
 
 
 def vehicle_of(engine: Engine, device: str) -> int:
@@ -79,6 +80,27 @@ def test_rows_are_stored_once_and_state_takes_the_newest_in_ts_then_seq(engine: 
     ]
     assert (state.pos_seq, state.lat, state.speed_kmh) == (3, 52.0, 20.0)
     assert state.pos_ts == NOW - timedelta(seconds=1)
+
+
+def test_a_key_stored_with_other_values_is_a_conflict_and_an_identical_one_a_duplicate(
+    engine: Engine, unique: str
+) -> None:
+    device = f"s-{unique}"
+    first = pos(NOW - timedelta(seconds=10), 1, 50.0)
+    assert write(engine, [message(device, "pos", first)]).conflicts == {}
+    other_values = {**first, "seq": 2, "lat": 51.0}
+    same_seq_other_value = {**first, "speed_kmh": 99.0}
+    new, new_rival = pos(NOW - timedelta(seconds=5), 3, 52.0), pos(NOW - timedelta(seconds=5), 4, 53.0)
+    batch = [first, other_values, same_seq_other_value, new, new_rival]  # the last two race for one new key
+
+    counts = write(engine, [message(device, "pos", {"records": batch})])
+
+    # Stored: one of the rivals; conflicts: two against the stored key, the losing rival; duplicate: `first`.
+    assert counts.stored == {"pos": 1} and counts.conflicts == {"pos": 3}
+    with engine.connect() as connection:
+        lats = connection.scalars(select(Position.lat).where(Position.vehicle_id == vehicle_of(engine, device)))
+        assert sorted(lats) in ([50.0, 52.0], [50.0, 53.0])
+    assert write(engine, [message(device, "pos", first)]).conflicts == {"pos": 0}
 
 
 def test_can_samples_keep_door_masks_and_their_own_state(engine: Engine, unique: str) -> None:

@@ -1,17 +1,26 @@
-"""A device is registered to one tenant and exists for no other; impossible device ids never reach the database."""
+"""A device is registered to one tenant and exists for no other; impossible ids never reach the database; audited."""
 
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from fleet.audit.service import Actor
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.models import Tenant
+from fleet.db.models import AuditEntry, CanSample, Position, Tenant, Vehicle, VehicleState, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
-from fleet.registry.service import add_vehicles, find_vehicle
-from fleet.tenancy.service import create_tenant
+from fleet.registry.service import (
+    NewVehicle,
+    add_vehicles,
+    create_vehicles,
+    delete_vehicles,
+    find_vehicle,
+    update_vehicle,
+)
+from fleet.tenancy.roles import Role
+from fleet.tenancy.service import create_tenant, create_token, token_name
 
 
 @pytest.fixture
@@ -87,3 +96,94 @@ def test_an_impossible_device_id_is_not_found_without_a_query(session: Session, 
 
     assert statements == []
     assert len(error.value.detail) < 80
+
+
+def audit_log(session: Session) -> list[tuple[str, str, str | None, dict[str, Any]]]:
+    """(actor, action, target, detail) of every vehicle entry, oldest first."""
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.action.like("vehicle.%")).order_by(AuditEntry.id))
+    return [(e.actor, e.action, e.target, e.detail) for e in rows]
+
+
+@pytest.fixture
+def admin(session: Session, acme: Tenant) -> Actor:
+    """An admin token of acme's, calling from 192.0.2.9."""
+    token, _ = create_token(session, acme.id, name="ops-admin", role=Role.ADMIN)
+    return Actor(token_name(token), token_id=token.id, address="192.0.2.9")
+
+
+def test_the_clis_registration_is_recorded(session: Session, acme: Tenant) -> None:
+    add_vehicles(session, acme, ["bus-1"], label="line 7")
+    add_vehicles(session, acme, ["bus-1", "bus-2"], plate="W-1")
+    add_vehicles(session, acme, ["bus-1"], plate="W-1")  # nothing changes: nothing recorded
+
+    assert audit_log(session) == [
+        ("cli", "vehicle.create", "bus-1", {"label": "line 7", "plate": None}),
+        ("cli", "vehicle.update", "bus-1", {"plate": {"from": None, "to": "W-1"}}),
+        ("cli", "vehicle.create", "bus-2", {"label": None, "plate": "W-1"}),
+    ]
+
+
+def test_creating_vehicles_is_all_or_nothing(session: Session, acme: Tenant, other: Tenant, admin: Actor) -> None:
+    add_vehicles(session, other, ["bus-9"])
+    add_vehicles(session, acme, ["bus-5"])
+
+    with pytest.raises(Conflict, match="'bus-9' is already registered to another tenant"):
+        create_vehicles(session, acme.id, [NewVehicle("bus-1"), NewVehicle("bus-9")], actor=admin)
+    with pytest.raises(Conflict, match="'bus-5' is already registered to you"):
+        create_vehicles(session, acme.id, [NewVehicle("bus-1"), NewVehicle("bus-5")], actor=admin)
+    with pytest.raises(Conflict, match="more than once"):
+        create_vehicles(session, acme.id, [NewVehicle("bus-1"), NewVehicle("bus-1")], actor=admin)
+    with pytest.raises(Invalid, match="no vehicles"):
+        create_vehicles(session, acme.id, [], actor=admin)
+    with pytest.raises(Invalid, match="plate"):
+        create_vehicles(session, acme.id, [NewVehicle("bus-1", plate="x" * 33)], actor=admin)
+    with pytest.raises(NotFound):
+        find_vehicle(session, acme.id, "bus-1")
+
+    [vehicle] = create_vehicles(session, acme.id, [NewVehicle("bus-1", "line 7", "W-1")], actor=admin)
+    assert (vehicle.tenant_id, vehicle.label, vehicle.plate) == (acme.id, "line 7", "W-1")
+    assert audit_log(session)[-1] == ("ops-admin", "vehicle.create", "bus-1", {"label": "line 7", "plate": "W-1"})
+
+
+def test_updating_a_vehicle_changes_only_the_given_fields(
+    session: Session, acme: Tenant, other: Tenant, admin: Actor
+) -> None:
+    add_vehicles(session, acme, ["bus-1"], label="line 7", plate="W-1")
+    add_vehicles(session, other, ["bus-9"])
+
+    vehicle = update_vehicle(session, acme.id, "bus-1", {"plate": None}, actor=admin)
+
+    assert (vehicle.label, vehicle.plate) == ("line 7", None)
+    assert audit_log(session)[-1] == ("ops-admin", "vehicle.update", "bus-1", {"plate": {"from": "W-1", "to": None}})
+    with pytest.raises(NotFound):
+        update_vehicle(session, acme.id, "bus-9", {"label": "mine now"}, actor=admin)
+    with pytest.raises(Invalid, match="label"):
+        update_vehicle(session, acme.id, "bus-1", {"label": "x" * 101}, actor=admin)
+
+
+def test_deleting_vehicles_takes_their_state_and_telemetry(
+    session: Session, acme: Tenant, other: Tenant, admin: Actor
+) -> None:
+    add_vehicles(session, other, ["bus-9"])
+    kept, gone = add_vehicles(session, acme, ["bus-1", "bus-2"])
+    now = utcnow()
+    for vehicle in (kept, gone):
+        session.add(Position(vehicle_id=vehicle.id, ts=now, seq=1, lat=1.0, lon=1.0))
+        session.add(CanSample(vehicle_id=vehicle.id, ts=now, seq=1))
+        session.add(VehicleState(vehicle_id=vehicle.id))
+    session.flush()
+    gone_id = gone.id
+
+    with pytest.raises(NotFound, match="bus-9"):
+        delete_vehicles(session, acme.id, ["bus-2", "bus-9"], actor=admin)
+    assert delete_vehicles(session, acme.id, ["bus-2", "bus-2"], actor=admin) == ["bus-2"]
+
+    session.expire_all()
+    assert [v.device_id for v in session.scalars(select(Vehicle).where(Vehicle.tenant_id == acme.id))] == ["bus-1"]
+    for model in (Position, CanSample, VehicleState):
+        assert session.scalars(select(model.vehicle_id)).all() == [kept.id], model
+    assert audit_log(session)[-1] == ("ops-admin", "vehicle.delete", "bus-2", {"label": None, "plate": None})
+    # SQLite gives the next vehicle the id of the deleted one (the highest): it must start without its telemetry.
+    [again] = add_vehicles(session, other, ["bus-3"])
+    assert again.id == gone_id
+    assert session.scalars(select(Position).where(Position.vehicle_id == again.id)).all() == []

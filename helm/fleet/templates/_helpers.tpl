@@ -94,17 +94,6 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "%s-database" (include "fleet.fullname" .)) .Values.database.existingSecret }}
 {{- end }}
 
-{{/* The broker URL when it is not read from a Secret: the in-chart broker when enabled, else mqtt.url. */}}
-{{- define "fleet.mqttUrl" -}}
-{{- if .Values.mosquitto.enabled }}
-{{- printf "mqtt://%s:%d" (include "fleet.componentName" (list . "mosquitto")) (int .Values.mosquitto.port) }}
-{{- else if .Values.mqtt.url }}
-{{- .Values.mqtt.url }}
-{{- else }}
-{{- fail "fleet: set mqtt.url, mqtt.existingSecret or mosquitto.enabled=true" }}
-{{- end }}
-{{- end }}
-
 {{/* The database URL, from its Secret (ingest, API, migrations). */}}
 {{- define "fleet.databaseEnv" -}}
 - name: FLEET_DATABASE_URL
@@ -114,21 +103,115 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: {{ .Values.database.secretKey }}
 {{- end }}
 
-{{/* The broker URL from mqtt.existingSecret, when set (it overrides the ConfigMap's FLEET_MQTT_URL). */}}
-{{- define "fleet.mqttEnv" -}}
-{{- if and .Values.mqtt.existingSecret (not .Values.mosquitto.enabled) }}
-- name: FLEET_MQTT_URL
+{{/* Name of the Secret holding the passwords of fleet's broker identities. */}}
+{{- define "fleet.mqttSecretName" -}}
+{{- default (printf "%s-mqtt" (include "fleet.fullname" .)) .Values.mqtt.existingSecret }}
+{{- end }}
+
+{{/* Whether the chart makes that Secret: from the password values, when no existingSecret is named. */}}
+{{- define "fleet.mqttSecretFromValues" -}}
+{{- $mqtt := .Values.mqtt }}
+{{- if and (not $mqtt.existingSecret) (or $mqtt.ingestPassword $mqtt.publisherPassword $mqtt.adminPassword) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when fleet issues vehicle credentials through the broker's dynamic-security admin. */}}
+{{- define "fleet.managesCredentials" -}}
+{{- if or .Values.mosquitto.enabled .Values.mqtt.manageVehicleCredentials }}true{{ end }}
+{{- end }}
+
+{{/*
+The broker address without credentials: the in-chart broker's plain in-cluster listener when enabled, else
+mqtt.url. Credentials never come from values in a URL: each identity's password is read from the Secret.
+*/}}
+{{- define "fleet.mqttAddress" -}}
+{{- if .Values.mosquitto.enabled }}
+{{- printf "mqtt://%s:%d" (include "fleet.componentName" (list . "mosquitto")) (int .Values.mosquitto.port) }}
+{{- else }}
+{{- $url := required "fleet: set mqtt.url (an external broker) or mosquitto.enabled=true" .Values.mqtt.url }}
+{{- $parts := urlParse $url }}
+{{- if $parts.userinfo }}
+{{- fail "fleet: mqtt.url must not carry credentials; the passwords come from the Secret (mqtt.existingSecret)" }}
+{{- end }}
+{{- printf "%s://%s" $parts.scheme $parts.host }}
+{{- end }}
+{{- end }}
+
+{{/*
+The broker URL of one identity. The password is an earlier env entry, expanded by the kubelet ($(VAR)), so it never
+appears in the pod spec; it goes into the URL as it is, hence URL-safe passwords.
+Usage: include "fleet.mqttUrlAs" (list . "fleet-ingest" "MQTT_PASSWORD")
+*/}}
+{{- define "fleet.mqttUrlAs" -}}
+{{- $address := urlParse (include "fleet.mqttAddress" (index . 0)) }}
+{{- printf "%s://%s:$(%s)@%s" $address.scheme (index . 1) (index . 2) $address.host }}
+{{- end }}
+
+{{/*
+FLEET_MQTT_URL of a service identity, with the password from the broker Secret.
+Usage: include "fleet.mqttIdentityEnv" (list . "fleet-ingest" "ingestPassword")
+*/}}
+{{- define "fleet.mqttIdentityEnv" -}}
+{{- $ctx := index . 0 -}}
+- name: MQTT_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.mqtt.existingSecret }}
-      key: {{ .Values.mqtt.secretKey }}
+      name: {{ include "fleet.mqttSecretName" $ctx }}
+      key: {{ index $ctx.Values.mqtt.secretKeys (index . 2) }}
+- name: FLEET_MQTT_URL
+  value: {{ include "fleet.mqttUrlAs" (list $ctx (index . 1) "MQTT_PASSWORD") | quote }}
+{{- with include "fleet.mqttCaEnv" $ctx }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+FLEET_BROKER_ADMIN_URL: the dynamic-security admin, which may only use $CONTROL/dynamic-security/# (vehicle
+credentials). Only where fleet manages the broker's identities.
+*/}}
+{{- define "fleet.brokerAdminEnv" -}}
+{{- if include "fleet.managesCredentials" . -}}
+- name: BROKER_ADMIN_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "fleet.mqttSecretName" . }}
+      key: {{ .Values.mqtt.secretKeys.adminPassword }}
+- name: FLEET_BROKER_ADMIN_URL
+  value: {{ include "fleet.mqttUrlAs" (list . .Values.mqtt.adminUsername "BROKER_ADMIN_PASSWORD") | quote }}
+{{- end }}
+{{- end }}
+
+{{/* FLEET_MQTT_CA_FILE, when mqtt.caSecret names the CA of the broker's certificate. */}}
+{{- define "fleet.mqttCaEnv" -}}
+{{- if .Values.mqtt.caSecret -}}
+- name: FLEET_MQTT_CA_FILE
+  value: /etc/fleet/mqtt-ca/{{ .Values.mqtt.caKey }}
+{{- end }}
+{{- end }}
+
+{{/* The volume and mount of that CA (read-only, public data). */}}
+{{- define "fleet.mqttCaVolume" -}}
+{{- if .Values.mqtt.caSecret -}}
+- name: mqtt-ca
+  secret:
+    secretName: {{ .Values.mqtt.caSecret }}
+    items:
+      - key: {{ .Values.mqtt.caKey }}
+        path: {{ .Values.mqtt.caKey }}
+{{- end }}
+{{- end }}
+
+{{- define "fleet.mqttCaMount" -}}
+{{- if .Values.mqtt.caSecret -}}
+- name: mqtt-ca
+  mountPath: /etc/fleet/mqtt-ca
+  readOnly: true
 {{- end }}
 {{- end }}
 
 {{/* Pod template annotations that roll the pods when their configuration changes. */}}
 {{- define "fleet.configChecksums" -}}
 checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
-{{- if and .Values.database.url (not .Values.database.existingSecret) }}
+{{- if or (and .Values.database.url (not .Values.database.existingSecret)) (include "fleet.mqttSecretFromValues" .) }}
 checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,293 @@
+"""The admin API: tokens (create, list, revoke) and vehicles (create one or many, change, delete one or many)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fleet.db.models import ApiToken, Position, Vehicle, VehicleState
+from fleet.tenancy.service import INITIAL_TOKEN_NAME, TOKEN_PREFIX
+from tests.api.conftest import BASE_TS, SeededTenant, bearer, insert_positions, make_app
+
+pytestmark = pytest.mark.integration
+
+ADDRESS = "203.0.113.7"
+
+
+@pytest.fixture
+def admin(pg_url: str) -> Iterator[TestClient]:
+    """A client calling from ADDRESS."""
+    with TestClient(make_app(pg_url), client=(ADDRESS, 50000)) as test_client:
+        yield test_client
+
+
+def audit(client: TestClient, tenant: SeededTenant, **params: Any) -> list[dict[str, Any]]:
+    response = client.get("/v1/audit", headers=tenant.headers, params=params)
+    assert response.status_code == 200
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def initial_token_id(sessions: sessionmaker[Session], tenant: SeededTenant) -> int:
+    with sessions() as session:
+        return session.scalars(
+            select(ApiToken.id).where(ApiToken.tenant_id == tenant.id, ApiToken.name == INITIAL_TOKEN_NAME)
+        ).one()
+
+
+def test_create_use_list_and_revoke_a_token(
+    admin: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant
+) -> None:
+    new = {"name": "wall-display", "role": "viewer", "expires_in_days": 30}
+    created = admin.post("/v1/admin/tokens", headers=tenant.headers, json=new)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["token"].startswith(TOKEN_PREFIX)
+    assert (body["name"], body["role"], body["revoked_at"]) == ("wall-display", "viewer", None)
+    assert body["last_used_at"] is None
+    expires = datetime.fromisoformat(body["expires_at"]) - datetime.fromisoformat(body["created_at"])
+    assert abs(expires - timedelta(days=30)) < timedelta(seconds=5)
+
+    assert admin.get("/v1/vehicles", headers=bearer(body["token"])).status_code == 200
+    listed = admin.get("/v1/admin/tokens", headers=tenant.headers).json()["items"]
+    assert [t["name"] for t in listed] == [INITIAL_TOKEN_NAME, "wall-display"]
+    assert all("token" not in t and "token_hash" not in t for t in listed)
+    assert listed[1]["last_used_at"] is not None
+
+    revoked = admin.delete(f"/v1/admin/tokens/{body['id']}", headers=tenant.headers)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    refused = admin.get("/v1/vehicles", headers=bearer(body["token"]))
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    again = admin.delete(f"/v1/admin/tokens/{body['id']}", headers=tenant.headers)
+    assert again.status_code == 200 and again.json()["revoked_at"] == revoked.json()["revoked_at"]
+
+    entries = audit(admin, tenant)
+    mine = initial_token_id(pg_sessions, tenant)
+    assert [(e["action"], e["target"]) for e in entries[:2]] == [
+        ("token.revoke", "wall-display"),
+        ("token.create", "wall-display"),
+    ]  # revoking again recorded nothing
+    assert {(e["actor"], e["token_id"], e["address"]) for e in entries[:2]} == {(INITIAL_TOKEN_NAME, mine, ADDRESS)}
+    assert entries[1]["detail"] == {"token_id": body["id"], "role": "viewer", "expires_at": body["expires_at"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"name": INITIAL_TOKEN_NAME, "role": "viewer"}, 409),
+        ({"name": "12345", "role": "viewer"}, 422),  # a name is never an id
+        ({"name": "has space", "role": "viewer"}, 422),
+        ({"name": "x" * 101, "role": "viewer"}, 422),
+        ({"name": "ok", "role": "root"}, 422),
+        ({"name": "ok", "role": "viewer", "expires_in_days": 0}, 422),
+        ({"name": "ok", "role": "viewer", "expires_in_days": 3651}, 422),
+        ({"name": "ok", "role": "viewer", "tenant": "other"}, 422),
+    ],
+)
+def test_bad_tokens_are_refused(admin: TestClient, tenant: SeededTenant, body: dict[str, Any], status: int) -> None:
+    response = admin.post("/v1/admin/tokens", headers=tenant.headers, json=body)
+
+    assert response.status_code == status
+    assert [t["name"] for t in admin.get("/v1/admin/tokens", headers=tenant.headers).json()["items"]] == [
+        INITIAL_TOKEN_NAME
+    ]
+
+
+def test_a_revoked_tokens_name_stays_taken(admin: TestClient, tenant: SeededTenant) -> None:
+    first = admin.post("/v1/admin/tokens", headers=tenant.headers, json={"name": "ci", "role": "operator"}).json()
+    admin.delete(f"/v1/admin/tokens/{first['id']}", headers=tenant.headers)
+
+    again = admin.post("/v1/admin/tokens", headers=tenant.headers, json={"name": "ci", "role": "operator"})
+
+    assert again.status_code == 409 and "revoked token keeps its name" in again.json()["detail"]
+
+
+def test_an_admin_may_revoke_its_own_token(admin: TestClient, tenant: SeededTenant) -> None:
+    own = admin.get("/v1/admin/tokens", headers=tenant.headers).json()["items"][0]["id"]
+
+    assert admin.delete(f"/v1/admin/tokens/{own}", headers=tenant.headers).status_code == 200
+    assert admin.get("/v1/admin/tokens", headers=tenant.headers).status_code == 401
+
+
+def test_use_is_recorded_at_most_once_a_minute(
+    admin: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant
+) -> None:
+    token_id = initial_token_id(pg_sessions, tenant)
+
+    def last_used() -> datetime | None:
+        with pg_sessions() as session:
+            return session.get_one(ApiToken, token_id).last_used_at
+
+    assert last_used() is None
+    assert admin.get("/v1/vehicles/nobodys-bus", headers=tenant.headers).status_code == 404  # a failed request
+    first = last_used()
+    assert first is not None and datetime.now(UTC) - first < timedelta(seconds=10)
+    admin.get("/v1/live", headers=tenant.headers)
+    assert last_used() == first
+
+    with pg_sessions() as session:
+        session.get_one(ApiToken, token_id).last_used_at = first - timedelta(seconds=61)
+        session.commit()
+    admin.get("/v1/live", headers=tenant.headers)
+    later = last_used()
+    assert later is not None and later >= first
+
+
+def test_register_one_or_many_vehicles(admin: TestClient, tenant: SeededTenant, unique: str) -> None:
+    one = admin.post("/v1/admin/vehicles", headers=tenant.headers, json={"device_id": f"n-{unique}", "label": "L7"})
+    many = admin.post(
+        "/v1/admin/vehicles",
+        headers=tenant.headers,
+        json=[{"device_id": f"m-{unique}-1", "plate": "W-1"}, {"device_id": f"m-{unique}-2"}],
+    )
+
+    assert one.status_code == many.status_code == 201
+    assert [(v["device_id"], v["label"]) for v in one.json()["items"]] == [(f"n-{unique}", "L7")]
+    assert [(v["device_id"], v["plate"]) for v in many.json()["items"]] == [
+        (f"m-{unique}-1", "W-1"),
+        (f"m-{unique}-2", None),
+    ]
+    listed = {v["device_id"] for v in admin.get("/v1/vehicles", headers=tenant.headers).json()["items"]}
+    assert {f"n-{unique}", f"m-{unique}-1", f"m-{unique}-2"} <= listed
+    created = audit(admin, tenant, action="vehicle.create", limit=3)
+    assert [e["target"] for e in created] == [f"m-{unique}-2", f"m-{unique}-1", f"n-{unique}"]
+    assert created[2]["detail"] == {"label": "L7", "plate": None}
+    assert {(e["actor"], e["address"]) for e in created} == {(INITIAL_TOKEN_NAME, ADDRESS)}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        [{"device_id": "ok-1"}, {"device_id": "bad id"}],
+        [{"device_id": "ok-1", "label": "x" * 101}],
+        [{"device_id": "ok-1", "plate": "x" * 33}],
+        [{"device_id": "ok-1", "colour": "red"}],
+        [{"device_id": f"ok-{i}"} for i in range(1001)],
+    ],
+    ids=["empty", "bad-id", "long-label", "long-plate", "unknown-field", "too-many"],
+)
+def test_bad_registrations_register_nothing(admin: TestClient, tenant: SeededTenant, body: list[Any]) -> None:
+    response = admin.post("/v1/admin/vehicles", headers=tenant.headers, json=body)
+
+    assert response.status_code == 422
+    listed = admin.get("/v1/vehicles", headers=tenant.headers).json()["items"]
+    assert [v["device_id"] for v in listed] == tenant.device_ids
+
+
+def test_registering_a_registered_device_is_a_conflict_and_registers_nothing(
+    admin: TestClient, tenant: SeededTenant, unique: str
+) -> None:
+    taken = tenant.device_ids[0]
+
+    response = admin.post(
+        "/v1/admin/vehicles", headers=tenant.headers, json=[{"device_id": f"new-{unique}"}, {"device_id": taken}]
+    )
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"device {taken!r} is already registered to you"}
+    assert admin.get(f"/v1/vehicles/new-{unique}", headers=tenant.headers).status_code == 404
+    twice = [{"device_id": f"new-{unique}"}, {"device_id": f"new-{unique}", "label": "other"}]
+    assert admin.post("/v1/admin/vehicles", headers=tenant.headers, json=twice).status_code == 409
+
+
+def test_change_a_vehicle(admin: TestClient, tenant: SeededTenant) -> None:
+    device = tenant.device_ids[0]
+    url = f"/v1/admin/vehicles/{device}"
+
+    labelled = admin.patch(url, headers=tenant.headers, json={"label": "Line 7", "plate": "W-123"})
+    cleared = admin.patch(url, headers=tenant.headers, json={"plate": None})
+    unchanged = admin.patch(url, headers=tenant.headers, json={"label": "Line 7"})
+
+    assert labelled.status_code == cleared.status_code == unchanged.status_code == 200
+    assert (labelled.json()["label"], labelled.json()["plate"]) == ("Line 7", "W-123")
+    assert (cleared.json()["label"], cleared.json()["plate"]) == ("Line 7", None)
+    assert admin.get(url.replace("/admin", ""), headers=tenant.headers).json()["plate"] is None
+    updates = audit(admin, tenant, action="vehicle.update")
+    assert [e["detail"] for e in updates] == [  # the unchanged one recorded nothing
+        {"plate": {"from": "W-123", "to": None}},
+        {"label": {"from": None, "to": "Line 7"}, "plate": {"from": None, "to": "W-123"}},
+    ]
+    assert admin.patch(url, headers=tenant.headers, json={"plate": "x" * 33}).status_code == 422
+
+
+def test_delete_a_vehicle_with_its_state_and_telemetry(
+    admin: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant
+) -> None:
+    device, kept = tenant.device_ids
+    vehicle_id = tenant.vehicle_ids[device]
+    insert_positions(pg_sessions, vehicle_id, [BASE_TS, BASE_TS + timedelta(days=1)])
+    insert_positions(pg_sessions, tenant.vehicle_ids[kept], [BASE_TS])
+    with pg_sessions() as session:
+        session.add(VehicleState(vehicle_id=vehicle_id, pos_ts=BASE_TS, pos_seq=1, lat=1.0, lon=1.0))
+        session.commit()
+
+    response = admin.delete(f"/v1/admin/vehicles/{device}", headers=tenant.headers)
+
+    assert response.status_code == 204 and response.content == b""
+    assert admin.get(f"/v1/vehicles/{device}", headers=tenant.headers).status_code == 404
+    assert admin.delete(f"/v1/admin/vehicles/{device}", headers=tenant.headers).status_code == 404
+    with pg_sessions() as session:
+        assert session.get(Vehicle, vehicle_id) is None and session.get(VehicleState, vehicle_id) is None
+
+        def positions(vid: int) -> int:
+            stmt = select(func.count()).select_from(Position).where(Position.vehicle_id == vid)
+            return int(session.scalar(stmt) or 0)
+
+        assert (positions(vehicle_id), positions(tenant.vehicle_ids[kept])) == (0, 1)
+    [entry] = audit(admin, tenant, action="vehicle.delete")
+    assert (entry["target"], entry["actor"], entry["address"]) == (device, INITIAL_TOKEN_NAME, ADDRESS)
+
+
+def test_bulk_delete_is_all_or_nothing(admin: TestClient, tenant: SeededTenant) -> None:
+    first, second = tenant.device_ids
+
+    refused = admin.request(
+        "DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [first, "nobodys-bus"]}
+    )
+    assert refused.status_code == 404 and refused.json() == {"detail": "no vehicle 'nobodys-bus'"}
+    assert len(admin.get("/v1/vehicles", headers=tenant.headers).json()["items"]) == 2
+
+    deleted = admin.request(
+        "DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [second, first, second]}
+    )
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": [second, first]}
+    assert admin.get("/v1/vehicles", headers=tenant.headers).json()["items"] == []
+    assert [e["target"] for e in audit(admin, tenant, action="vehicle.delete")] == [first, second]
+    empty = admin.request("DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": []})
+    assert empty.status_code == 422
+
+
+def test_a_deleted_device_may_be_registered_again_without_its_old_data(
+    admin: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant, other_tenant: SeededTenant
+) -> None:
+    device = tenant.device_ids[0]
+    insert_positions(pg_sessions, tenant.vehicle_ids[device], [BASE_TS])
+    admin.delete(f"/v1/admin/vehicles/{device}", headers=tenant.headers)
+
+    again = admin.post("/v1/admin/vehicles", headers=other_tenant.headers, json={"device_id": device})
+
+    assert again.status_code == 201
+    since = (BASE_TS - timedelta(hours=1)).isoformat()
+    page = admin.get(f"/v1/vehicles/{device}/positions", headers=other_tenant.headers, params={"since": since})
+    assert page.status_code == 200 and page.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/v1/admin/tokens", "GET, POST"),
+        ("PUT", "/v1/admin/vehicles", "DELETE, POST"),
+        ("POST", "/v1/admin/vehicles/bus-1", "DELETE, PATCH"),
+        ("DELETE", "/v1/vehicles", "GET"),
+    ],
+)
+def test_a_wrong_method_names_every_allowed_one(client: TestClient, method: str, path: str, allow: str) -> None:
+    response = client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
