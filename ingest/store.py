@@ -25,8 +25,8 @@ DEVICE_CACHE_SECONDS = 60.0
 
 
 def _state_from_stage(spec: StreamSpec[Any]) -> str:
-    assert spec.table and spec.state_prefix, "a stored stream with a latest state"
     """SQL that moves each vehicle's latest state forward from the newest row of the stream's staging table."""
+    assert spec.table and spec.state_prefix, "a stored stream with a latest state"
     ts, seq, columns = f"{spec.state_prefix}_ts", f"{spec.state_prefix}_seq", spec.state_columns
     updates = ", ".join(f"{c} = excluded.{c}" for c in (ts, seq, *columns, "updated_at"))
     return (
