@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every fleet process: `fleet migrate`, `fleet ingest`, `fleet api`, `fleet sim`, ...
+# One image for every fleet process: `fleet migrate`, `fleet ingest`, `fleet dispatcher`, `fleet api`, `fleet sim`, ...
 #   docker build -t fleet:0.1.0 .
 #   docker run --rm fleet:0.1.0 api --host 0.0.0.0
 # The base tag is pinned; bump both stages together (and pin the digest in your registry mirror if you can).
@@ -21,6 +21,7 @@ RUN /opt/fleet/bin/python -m pip install --require-hashes --no-deps -r requireme
 COPY pyproject.toml README.md ./
 COPY fleet ./fleet
 COPY ingest ./ingest
+COPY dispatcher ./dispatcher
 COPY api ./api
 COPY vehicle_sim ./vehicle_sim
 COPY cli ./cli

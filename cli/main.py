@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ingest", help="consume the MQTT uplink into the database").set_defaults(
         handler=services.ingest
     )
+    commands.add_parser(
+        "dispatcher", help="publish the downlink outbox to the vehicles' units (as the fleet-publisher identity)"
+    ).set_defaults(handler=services.dispatcher)
 
     run_api = commands.add_parser("api", help="serve the REST API")
     run_api.add_argument("--host")

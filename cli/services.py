@@ -1,4 +1,4 @@
-"""Service subcommands: ingest, api, sim.
+"""Service subcommands: ingest, dispatcher, api, sim.
 
 Each imports its service inside the handler, so an ingest process never loads FastAPI and starts fast.
 """
@@ -8,7 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from cli.signals import stop_on_signals
-from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import ApiSettings, BrokerSettings, DispatcherSettings, IngestSettings, SharedSettings, SimSettings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -20,6 +20,14 @@ def ingest(_args: argparse.Namespace) -> None:
 
     stop = stop_on_signals()
     IngestService(SharedSettings(), IngestSettings()).run(stop)
+
+
+def dispatcher(_args: argparse.Namespace) -> None:
+    """Publish the downlink outbox until SIGTERM/SIGINT, finishing the batch under way."""
+    from dispatcher.service import DispatcherService
+
+    stop = stop_on_signals()
+    DispatcherService(SharedSettings(), DispatcherSettings()).run(stop)
 
 
 def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSettings) -> "uvicorn.Server":

@@ -1,4 +1,4 @@
-"""`fleet up`: broker, SQLite, ingest, API and simulated buses in one process, on embedded defaults."""
+"""`fleet up`: broker, SQLite, ingest, dispatcher, API and simulated buses in one process, on embedded defaults."""
 
 import argparse
 import logging
@@ -11,6 +11,7 @@ import uvicorn
 from cli.embedded_broker import start_embedded_broker
 from cli.services import api_server
 from cli.signals import stop_on_signals
+from dispatcher.service import DispatcherService
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
 from fleet.db.models import utcnow
@@ -20,7 +21,14 @@ from fleet.mqtt.policy import ServiceIdentity
 from fleet.mqtt.url import parse_mqtt_url
 from fleet.registry.credentials import CredentialBroker, issue_credentials
 from fleet.registry.service import add_vehicles
-from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import (
+    ApiSettings,
+    BrokerSettings,
+    DispatcherSettings,
+    IngestSettings,
+    SharedSettings,
+    SimSettings,
+)
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import create_tenant, create_token, get_tenant
 from ingest.service import IngestService
@@ -89,11 +97,15 @@ def up(args: argparse.Namespace) -> None:
 
     ingest_settings = IngestSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
     ingest = IngestService(as_identity(ServiceIdentity.INGEST), ingest_settings)
+    # The one downlink publisher, as the publisher identity; MQTT 3.1.1 on amqtt (no message expiry there).
+    dispatcher_settings = DispatcherSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
+    dispatcher = DispatcherService(as_identity(ServiceIdentity.PUBLISHER), dispatcher_settings)
     admin_url = f"mqtt://{ADMIN_USER}:{admin}@{address}" if broker.enforces_access else ""
     server = demo_api_server(as_identity(ServiceIdentity.PUBLISHER), args.port, BrokerSettings(admin_url=admin_url))
     sim_endpoint = parse_mqtt_url(f"mqtt://{address}")
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
+        _thread("dispatcher", lambda: dispatcher.run(stop)),
         _thread("api", server.run),
         _thread("sim", lambda: run_simulation(sim_endpoint, sim_settings, stop, passwords=passwords)),
     ]

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
@@ -128,6 +128,27 @@ class IngestSettings(BaseSettings):
     http_port: Port = 9102
 
 
+class DispatcherSettings(BaseSettings):
+    """Settings of `fleet dispatcher` (prefix `FLEET_DISPATCHER_`), the one publisher of the downlink outbox."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_DISPATCHER_", extra="ignore")
+
+    # Messages claimed in one transaction, whose row locks are held until the broker acknowledged them. A command
+    # backlog is small; 10,000 bounds the transaction and the round of publishes it waits for.
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Wake-up period. On PostgreSQL a new message also wakes the dispatcher at once (LISTEN/NOTIFY); a vehicle coming
+    # online, a `not_before` reached, an expiry and everything on SQLite are noticed by this poll. One second keeps
+    # a returning bus waiting at most that long for three cheap indexed queries a second; 60 s at most.
+    poll_interval_seconds: float = Field(default=1.0, ge=0.05, le=60.0, allow_inf_nan=False)
+    # Wait for the broker's PUBACK this long before a message counts as failed (tried again at the next pass). The
+    # batch's locks are held meanwhile, and a SIGTERM waits for it: well inside the 30 s termination grace period.
+    ack_timeout_seconds: float = Field(default=10.0, gt=0, le=20.0, allow_inf_nan=False)
+    # MQTT 3.1.1 (the in-process broker of `fleet up`) has no Message Expiry Interval and no user properties.
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    http_host: ListenHost = "127.0.0.1"
+    http_port: Port = 9103
+
+
 class ApiSettings(BaseSettings):
     """Settings of `fleet api` (prefix `FLEET_API_`)."""
 
@@ -199,3 +220,79 @@ class BrokerSettings(BaseSettings):
             cert_file=shared.mqtt_cert_file,
             key_file=shared.mqtt_key_file,
         )
+
+
+# Words that mark a value copied from an example instead of a generated secret.
+PLACEHOLDER_WORDS = ("change", "placeholder", "example", "secret", "dummy", "default", "xxxx", "todo")
+# Server-side encryption of S3 objects: none asked for, SSE-S3, SSE-KMS.
+S3SseMode = Literal["none", "AES256", "aws:kms"]
+
+
+class BlobSettings(BaseSettings):
+    """Where file payloads go: an S3 bucket, or without one a folder under FLEET_DATA_DIR (docs/storage.md).
+
+    Prefix `FLEET_`, since the variables are `FLEET_S3_*` and `FLEET_BLOB_SIGNING_KEY`; every field name starts
+    with `s3_` or `blob_`, so the CLI names a refused variable as for the other classes.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore", hide_input_in_errors=True)
+
+    # Empty: AWS S3 (the region's endpoint, virtual-hosted addressing). An SeaweedFS or MinIO URL gets path-style
+    # addressing, since such servers rarely have a DNS name per bucket.
+    s3_endpoint_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$", max_length=2000)
+    # Where units send the bytes when that differs from where the services reach S3 (a public name in front of an
+    # in-cluster endpoint): presigned URLs sign the host, so they must be made for the one the unit connects to.
+    s3_public_endpoint_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$", max_length=2000)
+    # Empty: the local store. Otherwise S3's bucket naming rules (3-63 of a-z 0-9 . -, a letter or digit at both
+    # ends); dots are allowed by S3 but break TLS with virtual-hosted addressing, so only path-style works then.
+    s3_bucket: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$")
+    # AWS region names are short lower-case words and digits (eu-central-1); S3-compatible servers accept any.
+    s3_region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    # Both empty: boto3's default chain (AWS_* variables, a web identity in Kubernetes, an instance profile).
+    s3_access_key_id: str = Field(default="", max_length=128)
+    s3_secret_access_key: SecretStr = Field(default=SecretStr(""), max_length=256)
+    # Server-side encryption asked for on every object written: AES256 (SSE-S3) or aws:kms (SSE-KMS); `none` leaves
+    # it to the bucket's default encryption.
+    s3_sse: S3SseMode = "none"
+    # The KMS key of aws:kms (id, ARN or alias); empty: the account's aws/s3 key.
+    s3_sse_kms_key_id: str = Field(default="", max_length=2048)
+    # HMAC key of the local store's signed URLs. Empty in development: generated once and kept in
+    # FLEET_DATA_DIR/blob-signing.key. Required in production when the local store is used (no FLEET_S3_BUCKET).
+    # At least 32 characters: `openssl rand -hex 32` gives 64.
+    blob_signing_key: SecretStr = Field(default=SecretStr(""), max_length=1024)
+
+    @field_validator("s3_endpoint_url", "s3_public_endpoint_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        # The pattern requires a host after the scheme, so this never eats the scheme's slashes.
+        return value.rstrip("/")
+
+    @field_validator("blob_signing_key")
+    @classmethod
+    def _real_signing_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if not key:
+            return value
+        if len(key) < 32 or len(set(key)) < 8:
+            raise ValueError("FLEET_BLOB_SIGNING_KEY must be at least 32 random characters (openssl rand -hex 32)")
+        if any(word in key.lower() for word in PLACEHOLDER_WORDS):
+            raise ValueError("FLEET_BLOB_SIGNING_KEY looks like a placeholder: generate one (openssl rand -hex 32)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_s3(self) -> "BlobSettings":
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key.get_secret_value()):
+            raise ValueError(
+                "FLEET_S3_ACCESS_KEY_ID and FLEET_S3_SECRET_ACCESS_KEY go together: set both, or neither for "
+                "boto3's default credentials"
+            )
+        if self.s3_sse_kms_key_id and self.s3_sse != "aws:kms":
+            raise ValueError("FLEET_S3_SSE_KMS_KEY_ID is set but FLEET_S3_SSE is not aws:kms")
+        if self.s3_public_endpoint_url and not self.s3_endpoint_url:
+            raise ValueError("FLEET_S3_PUBLIC_ENDPOINT_URL needs FLEET_S3_ENDPOINT_URL")
+        return self
+
+    @property
+    def uses_s3(self) -> bool:
+        """True when a bucket is configured; False: the local store under FLEET_DATA_DIR/blobs."""
+        return bool(self.s3_bucket)

@@ -15,10 +15,10 @@ from fleet.contract.codec import DecodeLimits, Reason
 from fleet.contract.topics import uplink_subscription
 from fleet.db.engine import make_engine
 from fleet.db.errors import DatabaseFault, classify
+from fleet.health import HealthServer
 from fleet.settings import IngestSettings, SharedSettings
 from ingest import metrics
 from ingest.batch import Rows, build_rows, decode_all, device_ids, message_dead_letter
-from ingest.health import HealthServer
 from ingest.messages import InboundMessage
 from ingest.mqtt_consumer import MqttConsumer
 from ingest.store import Store, WriteCounts
@@ -62,7 +62,7 @@ class IngestService:
             # Twice the batch, so the broker sends the next batch while this one is written.
             receive_maximum=2 * settings.batch_max_messages,
         )
-        self.health = HealthServer(settings.http_host, settings.http_port, self.not_ready_reason)
+        self.health = HealthServer(settings.http_host, settings.http_port, self.not_ready_reason, name="ingest-http")
         metrics.PENDING.set_function(lambda: len(self._pending_since))
         metrics.OLDEST_PENDING_AGE.set_function(self._oldest_pending_age)
 

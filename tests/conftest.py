@@ -1,4 +1,4 @@
-"""Session fixtures: one private PostgreSQL and one private Mosquitto for the whole run."""
+"""Session fixtures: one private PostgreSQL, one private Mosquitto and one private SeaweedFS for the whole run."""
 
 import shutil
 import tempfile
@@ -13,6 +13,7 @@ from fleet.db.engine import make_engine
 from fleet.db.migrate import upgrade
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.s3 import SeaweedServer
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,17 @@ def mosquitto() -> Iterator[MosquittoServer]:
     """A private Mosquitto with the repo's config, for tests that do not restart it."""
     base = Path(tempfile.mkdtemp(prefix="fleet-mqtt-"))
     server = MosquittoServer(base)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[SeaweedServer]:
+    """A private SeaweedFS (S3 API) for tests that do not stop it; each module makes its own bucket."""
+    base = Path(tempfile.mkdtemp(prefix="fleet-s3-"))
+    server = SeaweedServer(base)
     server.start()
     yield server
     server.stop()

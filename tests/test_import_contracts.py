@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("fleet", "ingest", "api", "vehicle_sim", "cli")
+PACKAGES = ("fleet", "ingest", "dispatcher", "api", "vehicle_sim", "cli")
 CONTRACTS: list[str] = [
     c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
 ]
@@ -47,6 +47,10 @@ def test_repo_keeps_import_contracts() -> None:
     [
         ("fleet/errors.py", "import api  # noqa", "core fleet depends on no service"),
         ("api/errors.py", "import ingest  # noqa", "are independent"),
+        ("dispatcher/metrics.py", "import ingest  # noqa", "are independent"),
+        ("ingest/metrics.py", "import dispatcher  # noqa", "are independent"),
+        ("fleet/outbox/service.py", "import dispatcher  # noqa", "core fleet depends on no service"),
+        ("dispatcher/metrics.py", "import cli  # noqa", "Only cli wires the services"),
         ("ingest/metrics.py", "import cli  # noqa", "Only cli wires the services"),
         ("vehicle_sim/coverage.py", "import sqlalchemy  # noqa", "simulator speaks only the wire contract"),
         ("vehicle_sim/coverage.py", "import fleet.db.models  # noqa", "simulator speaks only the wire contract"),

@@ -12,7 +12,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import fleet.settings
 from fleet.contract.topics import DEVICE_ID_PATTERN
-from fleet.settings import ApiSettings, BrokerSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import (
+    ApiSettings,
+    BlobSettings,
+    BrokerSettings,
+    DispatcherSettings,
+    IngestSettings,
+    SharedSettings,
+    SimSettings,
+)
 from vehicle_sim.fleet_sim import device_id_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -89,7 +97,15 @@ def table_differences(markdown: str, classes: list[type[BaseSettings]]) -> tuple
 
 
 def test_every_settings_class_is_found() -> None:
-    assert set(settings_classes()) == {SharedSettings, IngestSettings, ApiSettings, SimSettings, BrokerSettings}
+    assert set(settings_classes()) == {
+        SharedSettings,
+        IngestSettings,
+        DispatcherSettings,
+        ApiSettings,
+        SimSettings,
+        BrokerSettings,
+        BlobSettings,
+    }
 
 
 def test_readme_table_lists_exactly_the_settings() -> None:
@@ -155,6 +171,17 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (IngestSettings, "share_group", "a/b"),
     (IngestSettings, "share_group", "+"),
     (IngestSettings, "share_group", "#"),
+    (DispatcherSettings, "batch_size", 0),
+    (DispatcherSettings, "batch_size", 10_001),
+    (DispatcherSettings, "poll_interval_seconds", 0.01),
+    (DispatcherSettings, "poll_interval_seconds", 61),
+    (DispatcherSettings, "poll_interval_seconds", math.inf),
+    (DispatcherSettings, "ack_timeout_seconds", 0),
+    (DispatcherSettings, "ack_timeout_seconds", 21),
+    (DispatcherSettings, "ack_timeout_seconds", math.nan),
+    (DispatcherSettings, "mqtt_protocol", "3"),
+    (DispatcherSettings, "http_port", 65536),
+    (DispatcherSettings, "http_host", ""),
     (ApiSettings, "port", 65536),
     (ApiSettings, "host", ""),
     (ApiSettings, "silent_after_seconds", 0),
@@ -174,6 +201,26 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (SharedSettings, "log_level", "LOUD"),
     (SharedSettings, "mqtt_url", "http://broker:1883"),
     (SharedSettings, "mqtt_url", "mqtt://broker:70000"),
+    (BlobSettings, "s3_bucket", "ab"),
+    (BlobSettings, "s3_bucket", "b" * 64),
+    (BlobSettings, "s3_bucket", "Fleet-Files"),
+    (BlobSettings, "s3_bucket", "-fleet"),
+    (BlobSettings, "s3_bucket", "fleet_files"),
+    (BlobSettings, "s3_endpoint_url", "minio:9000"),
+    (BlobSettings, "s3_endpoint_url", "ftp://minio:9000"),
+    (BlobSettings, "s3_endpoint_url", "http://"),
+    (BlobSettings, "s3_endpoint_url", "http://minio:9000?x=1"),
+    (BlobSettings, "s3_public_endpoint_url", "files.example.com"),
+    (BlobSettings, "s3_region", ""),
+    (BlobSettings, "s3_region", "EU-CENTRAL-1"),
+    (BlobSettings, "s3_region", "r" * 33),
+    (BlobSettings, "s3_sse", "aes256"),
+    (BlobSettings, "s3_sse", "aws:kms:dsse"),
+    (BlobSettings, "blob_signing_key", "too-short"),
+    (BlobSettings, "blob_signing_key", "a" * 64),
+    (BlobSettings, "blob_signing_key", "please-change-me-please-change-me"),
+    (BlobSettings, "blob_signing_key", "REPLACE_WITH_PLACEHOLDER_VALUE_1234"),
+    (BlobSettings, "blob_signing_key", "k" * 1025),
 ]
 
 AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
@@ -187,6 +234,12 @@ AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (IngestSettings, "client_id", "c" * 64),
     (IngestSettings, "client_id", "fleet-ingest-node_1.example"),
     (IngestSettings, "share_group", ""),
+    (DispatcherSettings, "batch_size", 1),
+    (DispatcherSettings, "batch_size", 10_000),
+    (DispatcherSettings, "poll_interval_seconds", 0.05),
+    (DispatcherSettings, "poll_interval_seconds", 60),
+    (DispatcherSettings, "ack_timeout_seconds", 20),
+    (DispatcherSettings, "http_port", 0),
     (SimSettings, "vehicles", 1),
     (SimSettings, "vehicles", 9999),
     (SimSettings, "prefix", ""),
@@ -197,6 +250,16 @@ AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (SimSettings, "seed", 2**32 - 1),
     (SharedSettings, "log_level", "debug"),
     (SharedSettings, "mqtt_url", "mqtts://user:pass@broker.example"),
+    (BlobSettings, "s3_bucket", ""),
+    (BlobSettings, "s3_bucket", "abc"),
+    (BlobSettings, "s3_bucket", "b" * 63),
+    (BlobSettings, "s3_bucket", "fleet.files-1"),
+    (BlobSettings, "s3_endpoint_url", "http://127.0.0.1:8333"),
+    (BlobSettings, "s3_endpoint_url", "https://s3.eu-central-1.amazonaws.com/"),
+    (BlobSettings, "s3_region", "r" * 32),
+    (BlobSettings, "s3_sse", "AES256"),
+    (BlobSettings, "s3_sse", "aws:kms"),
+    (BlobSettings, "blob_signing_key", "0123456789abcdef0123456789abcdef"),
 ]
 
 
@@ -239,6 +302,9 @@ def test_longest_prefix_keeps_device_ids_valid() -> None:
         (SimSettings, "FLEET_SIM_DROPOUT_PROBABILITY_PER_MINUTE", "1.5"),
         (SimSettings, "FLEET_SIM_PREFIX", "bus/"),
         (SharedSettings, "FLEET_LOG_LEVEL", "chatty"),
+        (BlobSettings, "FLEET_S3_SSE", "kms"),
+        (BlobSettings, "FLEET_S3_BUCKET", "My Bucket"),
+        (BlobSettings, "FLEET_BLOB_SIGNING_KEY", "changeme"),
     ],
 )
 def test_environment_values_out_of_bounds_are_refused(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -203,3 +204,44 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutboxMessage(Base):
+    """A downlink message for one vehicle's unit, written in the caller's transaction and published by the dispatcher.
+
+    `state` moves once from `pending` to `sent` (the broker acknowledged it), `expired` (`expires_at` passed first)
+    or `cancelled`. The MQTT v5 Message Expiry Interval is not stored: the dispatcher derives it from `expires_at`
+    when it publishes, so a message that waited for its vehicle carries only the time it has left.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'sent', 'expired', 'cancelled')", name="state"),
+        # The dispatcher's claim (a vehicle's first due message, then the ones after it), the expiry sweep and the
+        # pending gauge read only pending rows: this index stays as small as the backlog while sent rows pile up.
+        Index(
+            "ix_outbox_pending",
+            "vehicle_id",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        # A vehicle's messages in order (its history, the cascade when the vehicle is deleted).
+        Index("ix_outbox_vehicle_id_id", "vehicle_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    # One of fleet.contract.topics.DOWNLINK_SUFFIXES: the message goes to fleet/v1/{device_id}/{suffix}.
+    suffix: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Not published before this time (`created_at` unless the caller schedules it).
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    # Publish attempts recorded: each one acknowledged or refused (a crash before the commit records none).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

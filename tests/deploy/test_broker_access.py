@@ -185,6 +185,9 @@ def test_each_workload_has_its_own_identity(chart_renders: dict[str, list[dict[s
         users = identities(chart_renders[render_name])
         assert users[("fleet-ingest", "FLEET_MQTT_URL")] == ServiceIdentity.INGEST.value
         assert users[("fleet-api", "FLEET_MQTT_URL")] == ServiceIdentity.PUBLISHER.value
+        # The dispatcher publishes the downlink as fleet-publisher, like the API, and administers nothing.
+        assert users[("fleet-dispatcher", "FLEET_MQTT_URL")] == ServiceIdentity.PUBLISHER.value
+        assert ("fleet-dispatcher", "FLEET_BROKER_ADMIN_URL") not in users
         # The API issues vehicle credentials; the bootstrap writes the admin into the plugin's file.
         assert users[("fleet-api", "FLEET_BROKER_ADMIN_URL")] == admin
         assert users[("fleet-mosquitto", "FLEET_BROKER_ADMIN_URL")] == admin
@@ -192,7 +195,7 @@ def test_each_workload_has_its_own_identity(chart_renders: dict[str, list[dict[s
     # An external broker whose identities are managed elsewhere: no admin anywhere, the CA mounted for TLS.
     external = chart_renders["external"]
     assert not any(variable == "FLEET_BROKER_ADMIN_URL" for (_, variable) in identities(external))
-    for name in ("fleet-api", "fleet-ingest", "fleet-simulator"):
+    for name in ("fleet-api", "fleet-ingest", "fleet-dispatcher", "fleet-simulator"):
         workload = {**by_kind(external, "Deployment"), **by_kind(external, "StatefulSet")}[name]
         spec = workload["spec"]["template"]["spec"]
         (container,) = spec["containers"]
@@ -391,6 +394,9 @@ def test_no_compose_service_connects_anonymously(compose_config: dict[str, Any])
     assert users["ingest-1"] == users["ingest-2"] == ServiceIdentity.INGEST.value
     assert users["api"] == ServiceIdentity.PUBLISHER.value
     assert urlsplit(services["api"]["environment"]["FLEET_BROKER_ADMIN_URL"]).username == "fleet-admin"
+    # The dispatcher connects exactly as the API does, and never as the admin.
+    assert services["dispatcher"]["environment"]["FLEET_MQTT_URL"] == services["api"]["environment"]["FLEET_MQTT_URL"]
+    assert "FLEET_BROKER_ADMIN_URL" not in services["dispatcher"]["environment"]
 
 
 def test_compose_bootstraps_the_broker_before_it_starts(compose_config: dict[str, Any]) -> None:

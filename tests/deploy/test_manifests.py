@@ -181,7 +181,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", dist, source, cwd=tmp_path)
     (wheel,) = dist.glob("fleet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for required in ("cli/main.py", "fleet/db/alembic.ini", "ingest/service.py", "api/app.py"):
+    for required in ("cli/main.py", "fleet/db/alembic.ini", "ingest/service.py", "dispatcher/service.py", "api/app.py"):
         assert required in names, f"{required} is missing from the wheel"
     assert any(n.startswith("fleet/db/migrations/versions/") and n.endswith(".py") for n in names)
     assert any(n.startswith("fleet/contract/schemas/v1/") and n.endswith(".json") for n in names)
@@ -197,7 +197,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     run(python, "-m", "pip", "check", cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = run(venv / "bin" / "fleet", "--help", cwd=tmp_path, env=env)
-    for command in ("migrate", "ingest", "api", "sim", "tenant", "vehicle", "up"):
+    for command in ("migrate", "ingest", "dispatcher", "api", "sim", "tenant", "vehicle", "up"):
         assert command in result.stdout
     # Imported from the venv, not from the working tree.
     where = run(python, "-c", "import cli, fleet; print(cli.__file__, fleet.__file__)", cwd=tmp_path, env=env)
@@ -305,7 +305,7 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
     services = compose["services"]
     fleet = {name: s for name, s in services.items() if s.get("image") == "fleet:local"}
     assert set(fleet) >= {"migrate", "broker-certs", "broker-bootstrap", "register-demo-buses", "ingest-1", "ingest-2"}
-    assert set(fleet) >= {"api", "sim"}
+    assert set(fleet) >= {"api", "sim", "dispatcher"}
     assert all(s.get("build") == "." for s in fleet.values()), "every fleet service builds ./Dockerfile"
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
@@ -320,11 +320,27 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
     ingest = [services["ingest-1"], services["ingest-2"]]
     assert len({s["environment"]["FLEET_INGEST_CLIENT_ID"] for s in ingest}) == 2, "distinct client ids"
     assert {s["environment"]["FLEET_INGEST_SHARE_GROUP"] for s in ingest} == {"ingest"}
-    for name in ("ingest-1", "ingest-2", "api"):
+    for name in ("ingest-1", "ingest-2", "dispatcher", "api"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert "healthcheck" in services[name], name
+
+    # The dispatcher: as fleet-publisher (the API's URL), once the broker knows that identity and answers; healthy
+    # when ready; its metrics reachable from Prometheus on the compose network.
+    dispatcher = services["dispatcher"]
+    assert dispatcher["command"] == ["dispatcher"]
+    assert dispatcher["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    assert dispatcher["depends_on"]["broker-bootstrap"]["condition"] == "service_completed_successfully"
+    env = dispatcher["environment"]
+    assert env["FLEET_MQTT_URL"] == services["api"]["environment"]["FLEET_MQTT_URL"]
+    assert env["FLEET_DATABASE_URL"] == services["api"]["environment"]["FLEET_DATABASE_URL"]
+    assert env["FLEET_DISPATCHER_HTTP_HOST"] == "0.0.0.0"
+    port = env.get("FLEET_DISPATCHER_HTTP_PORT", "9103")
+    assert f"127.0.0.1:{port}/readyz" in " ".join(dispatcher["healthcheck"]["test"])
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    (job,) = [j for j in scrape if j["job_name"] == "fleet-dispatcher"]
+    assert [t for c in job["static_configs"] for t in c["targets"]] == [f"dispatcher:{port}"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["migrate"]
     for name in ("postgres", "mosquitto", "prometheus", "grafana", "traefik"):
@@ -368,6 +384,7 @@ def test_all_on_render_is_valid(all_on_objects: list[dict[str, Any]], tmp_path: 
         ("Ingress", "fleet-api"),
         ("ServiceMonitor", "fleet-api"),
         ("ServiceMonitor", "fleet-ingest"),
+        ("ServiceMonitor", "fleet-dispatcher"),
         ("PrometheusRule", "fleet"),
         ("Deployment", "fleet-simulator"),
         ("StatefulSet", "fleet-mosquitto"),
@@ -519,7 +536,7 @@ def test_crd_objects_have_required_fields_and_point_at_rendered_services(
             assert endpoint["port"] in ports
             jobs |= {r["replacement"] for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"}
     # The alert rules select on these job names.
-    assert jobs == {"fleet-api", "fleet-ingest"}
+    assert jobs == {"fleet-api", "fleet-ingest", "fleet-dispatcher"}
 
 
 def test_prometheus_rule_carries_the_alerts_file(all_on_objects: list[dict[str, Any]]) -> None:
@@ -538,6 +555,7 @@ def test_values_schema_rejects_typos() -> None:
         ({"ingest": {"replicsa": 3}}, "replicsa"),
         ({"serviceMonitr": {"enabled": True}}, "serviceMonitr"),
         ({"api": {"autoscaling": {"enable": True}}}, "enable"),
+        ({"dispatcher": {"batchSise": 50}}, "batchSise"),
     ]
     for typo, key in typos:
         with pytest.raises(helm_python.HelmValuesError, match=key):
@@ -546,6 +564,17 @@ def test_values_schema_rejects_typos() -> None:
         render({"ingest": {"replicas": "two"}})
     with pytest.raises(helm_python.HelmValuesError):
         render({"config": {"env": {"NOT_FLEET": "1"}}})
+    # The dispatcher's settings are refused at install time, with the bounds of DispatcherSettings, not by a pod
+    # that crash-loops.
+    out_of_bounds: list[dict[str, Any]] = [
+        {"batchSize": 0},
+        {"batchSize": 10001},
+        {"pollIntervalSeconds": 0},
+        {"ackTimeoutSeconds": 21},
+    ]
+    for bad in out_of_bounds:
+        with pytest.raises(helm_python.HelmValuesError):
+            render({"dispatcher": bad})
 
 
 def test_every_value_is_documented() -> None:
@@ -622,7 +651,7 @@ def test_pods_are_locked_down_and_probed(all_on_objects: list[dict[str, Any]]) -
             assert "checksum/config" in template["metadata"].get("annotations", {}), name
 
     workloads = {**by_kind(all_on_objects, "Deployment"), **by_kind(all_on_objects, "StatefulSet")}
-    for name in ("fleet-api", "fleet-ingest"):
+    for name in ("fleet-api", "fleet-ingest", "fleet-dispatcher"):
         (container,) = workloads[name]["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
@@ -641,6 +670,66 @@ def test_ingest_is_a_statefulset_with_stable_client_ids(all_on_objects: list[dic
     assert env["FLEET_INGEST_CLIENT_ID"]["value"].endswith("$(POD_NAME)")
     assert env["FLEET_INGEST_SHARE_GROUP"]["value"] == "ingest"
     assert env["FLEET_INGEST_HTTP_HOST"]["value"] == "0.0.0.0"
+
+
+def test_dispatcher_is_a_deployment_with_its_settings_scraped_and_fenced(
+    all_on_objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet.settings import DispatcherSettings
+
+    dispatcher = by_kind(all_on_objects, "Deployment")["fleet-dispatcher"]
+    assert dispatcher["spec"]["replicas"] == 1
+    # Old and new pods side by side during a rollout are safe (SKIP LOCKED); a gap in the downlink is not needed.
+    assert dispatcher["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = dispatcher["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["dispatcher"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "fleet-config"}}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["FLEET_DISPATCHER_HTTP_HOST"]["value"] == "0.0.0.0"
+    port = int(env["FLEET_DISPATCHER_HTTP_PORT"]["value"])
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert port == 9103
+
+    # Every FLEET_DISPATCHER_* variable is a setting (the settings ignore unknown ones), within its bounds.
+    literal = {name: e["value"] for name, e in env.items() if name.startswith("FLEET_DISPATCHER_")}
+    fields = {f"FLEET_DISPATCHER_{name.upper()}" for name in DispatcherSettings.model_fields}
+    assert set(literal) <= fields, set(literal) - fields
+    for name, value in literal.items():
+        monkeypatch.setenv(name, value)
+    settings = DispatcherSettings()
+    assert (settings.batch_size, settings.poll_interval_seconds, settings.ack_timeout_seconds) == (100, 1.0, 10.0)
+    # SIGTERM waits for the pass under way, bounded by the ack timeout: the grace period covers it.
+    assert pod["terminationGracePeriodSeconds"] > settings.ack_timeout_seconds
+
+    # Scraped like ingest: a headless Service that keeps unready pods (broker or database lost) as targets.
+    service = by_kind(all_on_objects, "Service")["fleet-dispatcher"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"].items() <= dispatcher["spec"]["template"]["metadata"]["labels"].items()
+    assert by_kind(all_on_objects, "PodDisruptionBudget")["fleet-dispatcher"]["spec"]["maxUnavailable"] == 1
+
+    # It serves only its metrics port, to the metrics source; with egress restricted it reaches DNS, the broker's
+    # plain port and the extra rules (PostgreSQL), nothing else.
+    policy = by_kind(all_on_objects, "NetworkPolicy")["fleet-dispatcher"]["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ingress["from"] == ALL_ON["networkPolicy"]["metricsFrom"]
+    broker = {"app.kubernetes.io/name": "fleet", "app.kubernetes.io/instance": "fleet"}
+    broker["app.kubernetes.io/component"] = "mosquitto"
+    assert {"to": [{"podSelector": {"matchLabels": broker}}], "ports": [{"port": 1883, "protocol": "TCP"}]} in (
+        policy["egress"]
+    )
+    for rule in ALL_ON["networkPolicy"]["egress"]["extraRules"]:
+        assert rule in policy["egress"]
+
+
+def test_dispatcher_can_be_left_out_and_keeps_its_grace_period() -> None:
+    import helm_python
+
+    off = render({**ALL_ON, "dispatcher": {"enabled": False}}, api_versions=CRD_API_VERSIONS)
+    assert not [o for o in off if o["metadata"]["name"] == "fleet-dispatcher"]
+    with pytest.raises(helm_python.HelmRenderError, match="terminationGracePeriodSeconds"):
+        render({"dispatcher": {"ackTimeoutSeconds": 20, "terminationGracePeriodSeconds": 20}})
 
 
 def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(all_on_objects: list[dict[str, Any]]) -> None:
@@ -704,7 +793,7 @@ def test_restricting_broker_sources_keeps_the_releases_own_pods() -> None:
     assert rules["mqtts"]["from"] == [{"podSelector": {"matchLabels": own}}, *devices]
     # The plain port never admits the devices' sources.
     assert rules["mqtt"]["from"] == [{"podSelector": {"matchLabels": own}}]
-    for name in ("fleet-ingest", "fleet-api"):
+    for name in ("fleet-ingest", "fleet-dispatcher", "fleet-api"):
         template = {**by_kind(objects, "StatefulSet"), **by_kind(objects, "Deployment")}[name]["spec"]["template"]
         assert own.items() <= template["metadata"]["labels"].items(), name
 

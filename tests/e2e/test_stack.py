@@ -250,9 +250,12 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
         )
     api_port = free_port()
     stack.fleet("api", "api", "--host", "127.0.0.1", "--port", str(api_port))
+    dispatcher_port = free_port()
+    stack.fleet("dispatcher", "dispatcher", FLEET_DISPATCHER_HTTP_PORT=str(dispatcher_port))
     for port in ingest_ports:
         stack.wait_for(lambda port=port: get_status(f"http://127.0.0.1:{port}/readyz") == 200, "ingest ready", 30)
     stack.wait_for(lambda: get_status(f"http://127.0.0.1:{api_port}/readyz") == 200, "API ready", 30)
+    stack.wait_for(lambda: get_status(f"http://127.0.0.1:{dispatcher_port}/readyz") == 200, "dispatcher ready", 30)
 
     # No coverage dropouts: every bus must move while the test watches.
     sim = stack.fleet(
@@ -282,6 +285,7 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
     jobs = {
         "fleet-ingest": [f"127.0.0.1:{port}" for port in ingest_ports],
         "fleet-api": [f"127.0.0.1:{api_port}"],
+        "fleet-dispatcher": [f"127.0.0.1:{dispatcher_port}"],
         "prometheus": [f"127.0.0.1:{prometheus_port}"],
     }
     assert {job["job_name"] for job in config["scrape_configs"]} == set(jobs)

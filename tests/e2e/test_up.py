@@ -8,13 +8,20 @@ import signal
 import subprocess
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from paho.mqtt.enums import MQTTProtocolVersion
+from sqlalchemy import select
 
+from fleet.db.engine import make_engine, make_session_factory
+from fleet.db.models import OutboxMessage, Vehicle, VehicleState, utcnow
 from fleet.mqtt.client import make_client
 from fleet.mqtt.url import MqttEndpoint
+from fleet.outbox import service as outbox
 from fleet.ports import free_port
+from tests.fixtures.ingest_runner import wait_until
 from tests.fixtures.processes import fleet_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -64,6 +71,46 @@ def anonymous_client_connects(port: int) -> bool:
         client.loop_stop()
 
 
+def downlink_is_sent(database: Path, broker_port: int | None) -> None:
+    """Queue a message for an online bus, as a request will; `fleet up`'s dispatcher sends it. With `broker_port`
+    (a broker without access control) a subscriber also checks that it arrives."""
+    received: list[tuple[str, bytes]] = []
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with make_session_factory(engine)() as session:
+            bus = session.scalars(
+                select(Vehicle).join(VehicleState, VehicleState.vehicle_id == Vehicle.id).where(VehicleState.online)
+            ).first()
+            assert bus is not None, "no bus online"
+            if broker_port:
+                # The in-process broker speaks MQTT 3.1.1 only.
+                client = make_client(
+                    MqttEndpoint("127.0.0.1", broker_port), "downlink-probe", protocol=MQTTProtocolVersion.MQTTv311
+                )
+                client.on_message = lambda _c, _u, message: received.append((message.topic, message.payload))
+                client.connect("127.0.0.1", broker_port)
+                client.subscribe(f"fleet/v1/{bus.device_id}/cmd", qos=1)
+                client.loop_start()
+                time.sleep(0.5)  # the SUBACK
+            message = outbox.enqueue(session, bus, "cmd", b'{"op":"ping"}', utcnow() + timedelta(minutes=1))
+            session.commit()
+
+        def sent() -> bool:
+            with make_session_factory(engine)() as session:
+                return session.get_one(OutboxMessage, message.id).state == "sent"
+
+        wait_until(sent, "the downlink message sent by fleet up's dispatcher", timeout=10)
+        if broker_port:
+            topic = f"fleet/v1/{bus.device_id}/cmd"
+            # (amqtt also hands a new subscription retained messages of other topics: only the bus's topic counts.)
+            wait_until(lambda: [m for m in received if m[0] == topic], "the downlink message at the bus's topic")
+            assert [payload for t, payload in received if t == topic] == [b'{"op":"ping"}']
+            client.disconnect()
+            client.loop_stop()
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("broker", ["mosquitto", "in-process"])
 def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker: str) -> None:
     if broker == "mosquitto" and not shutil.which("mosquitto"):
@@ -111,10 +158,12 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         second = live(api_url, token)
         moved = [d for d in first if d in second and second[d] != first[d]]
         assert len(moved) >= 10, f"only {len(moved)} buses moved within 4 s"
+        broker_port = int(re.findall(r"broker mqtt://127.0.0.1:(\d+) \(", "".join(output))[0])
         if broker == "mosquitto":
             # The buses moved with credentials of their own: the broker lets nobody in without one.
-            broker_port = int(re.findall(r"broker mqtt://127.0.0.1:(\d+) \(access control on\)", "".join(output))[0])
+            assert "(access control on)" in "".join(output)
             assert not anonymous_client_connects(broker_port)
+        downlink_is_sent(tmp_path / "data" / "fleet.db", broker_port if broker == "in-process" else None)
 
         children = children_of(process.pid)
         stop_requested = time.monotonic()

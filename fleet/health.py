@@ -1,4 +1,4 @@
-"""HTTP endpoints of ingest: /healthz (alive), /readyz (broker and database usable), /metrics."""
+"""HTTP endpoints of a service process (ingest, dispatcher): /healthz (alive), /readyz (ready for work), /metrics."""
 
 import json
 import logging
@@ -14,12 +14,12 @@ logger = logging.getLogger(__name__)
 class HealthServer:
     """A small threaded HTTP server; `ready()` returns None when ready, else the reason it is not."""
 
-    def __init__(self, host: str, port: int, ready: Callable[[], str | None]) -> None:
+    def __init__(self, host: str, port: int, ready: Callable[[], str | None], name: str = "health-http") -> None:
         handler = _handler_class(ready)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ingest-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     def start(self) -> None:
         """Serve in a background thread."""

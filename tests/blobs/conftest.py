@@ -1,0 +1,66 @@
+"""Both blob stores behind one parametrized fixture: the same behaviour is expected of each."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from fleet.blobs.keys import file_key
+from fleet.blobs.local import LocalBlobStore
+from fleet.blobs.s3 import S3BlobStore
+from fleet.blobs.store import BlobStore
+from fleet.settings import S3SseMode
+from tests.blobs.endpoint import LocalEndpoint
+from tests.fixtures.s3 import REGION, SeaweedServer
+
+SIGNING_KEY = b"k" * 16 + b"0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(s3: SeaweedServer) -> str:
+    """A fresh bucket for the module on the session's SeaweedFS."""
+    return s3.create_bucket()
+
+
+def s3_store_for(server: SeaweedServer, bucket: str, max_attempts: int = 3, sse: S3SseMode = "none") -> S3BlobStore:
+    """An S3BlobStore on `bucket` of `server`."""
+    return S3BlobStore(
+        bucket,
+        endpoint_url=server.endpoint_url,
+        region=REGION,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
+        sse=sse,
+        max_attempts=max_attempts,
+    )
+
+
+@pytest.fixture
+def s3_store(s3: SeaweedServer, s3_bucket: str) -> S3BlobStore:
+    """The S3 store on the module's bucket."""
+    return s3_store_for(s3, s3_bucket)
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Iterator[LocalBlobStore]:
+    """A local store in a temp dir, its signed URLs served by a stand-in of the API's endpoint."""
+    endpoint = LocalEndpoint()
+    store = LocalBlobStore(tmp_path / "blobs", SIGNING_KEY, endpoint.base_url)
+    endpoint.serve(store)
+    yield store
+    endpoint.close()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest) -> BlobStore:
+    """Each implementation in turn."""
+    implementation: BlobStore = request.getfixturevalue(f"{request.param}_store")
+    return implementation
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh file key."""
+    return file_key(1, "bus-0001", "video", date(2026, 1, 31), uuid.uuid4().hex)
