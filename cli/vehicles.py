@@ -40,8 +40,8 @@ def vehicle_add(args: argparse.Namespace) -> None:
 def credentials_rotate(args: argparse.Namespace) -> None:
     """Issue new broker credentials for devices; the old ones stop working at once."""
     broker = _require_broker()
-    _show(_in_transaction(lambda session: issue_credentials(session, broker, _vehicles(session, args.device_ids))),
-          args.credentials_out)  # fmt: skip
+    passwords = _in_transaction(lambda session: issue_credentials(session, broker, _vehicles(session, args.device_ids)))
+    _show(passwords, args.credentials_out)
 
 
 def credentials_revoke(args: argparse.Namespace) -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from fleet.db.engine import make_engine
+from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
+from fleet.db.models import Tenant
+from fleet.tenancy.service import create_tenant
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.s3 import SeaweedServer
@@ -50,6 +53,21 @@ def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def session(sqlite_url: str) -> Iterator[Session]:
+    """A session on a fresh migrated SQLite database, for the core's domain rules."""
+    engine = make_engine(sqlite_url)
+    with make_session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def acme(session: Session) -> Tenant:
+    """A tenant called acme in that database."""
+    return create_tenant(session, "acme")[0]
 
 
 @pytest.fixture(scope="session")

@@ -155,23 +155,33 @@ class LocalBlobStore:
 
     def _write(self, target: Path, chunks: Iterable[bytes], check: ContentCheck) -> None:
         """Write to a temporary file, check, fsync, then rename over `target` (atomic)."""
-        with _storage_errors("writing"):
-            fd, temporary = tempfile.mkstemp(dir=self._tmp, prefix="write-")
+        temporary = self._temporary(chunks, check, "writing")
         try:
-            with os.fdopen(fd, "wb") as out, _storage_errors("writing"):
+            with _storage_errors("writing"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temporary, target)
+                _fsync_dir(target.parent)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _temporary(self, chunks: Iterable[bytes], check: ContentCheck, what: str) -> Path:
+        """`chunks` in a checked, fsynced temporary file (removed again if anything fails)."""
+        with _storage_errors(what):
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="write-")
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, _storage_errors(what):
                 for chunk in chunks:
                     check.update(chunk)
                     out.write(chunk)
                 check.finish()
                 out.flush()
                 os.fsync(out.fileno())
-            with _storage_errors("writing"):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temporary, target)
-                _fsync_dir(target.parent)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
+        return temporary
 
     # --- the signed URLs and the endpoint's side -----------------------------------------------------------------
 
@@ -219,25 +229,14 @@ class LocalBlobStore:
         check_length(content_length, MAX_PART_BYTES, "part length")
         parts = self._upload_dir(key, upload_id) / "parts"
         check = ContentCheck(content_length)
-        with _storage_errors("writing a part"):
-            fd, temporary = tempfile.mkstemp(dir=self._tmp, prefix="part-")
+        temporary = self._temporary(chunks, check, "writing a part")
+        etag = check.md5.hexdigest()
+        name = f"{part_number:05d}-{etag}"
         try:
-            with os.fdopen(fd, "wb") as out, _storage_errors("writing a part"):
-                for chunk in chunks:
-                    check.update(chunk)
-                    out.write(chunk)
-                check.finish()
-                out.flush()
-                os.fsync(out.fileno())
-            etag = check.md5.hexdigest()
-            name = f"{part_number:05d}-{etag}"
-            try:
-                os.replace(temporary, parts / name)
-            except FileNotFoundError:
-                raise NotFound("no such upload (aborted or completed meanwhile)") from None
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+            os.replace(temporary, parts / name)
+        except FileNotFoundError:
+            temporary.unlink(missing_ok=True)
+            raise NotFound("no such upload (aborted or completed meanwhile)") from None
         with _storage_errors("replacing a part"):
             for older in parts.glob(f"{part_number:05d}-*"):
                 if older.name != name:

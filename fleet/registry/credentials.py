@@ -42,9 +42,14 @@ def issue_credentials(
         secret_hash = hash_password(passwords[vehicle.device_id]).encoded()
         credential = existing.get(vehicle.id) or repository.add_credential(session, vehicle.id, secret_hash)
         credential.secret_hash, credential.issued_at, credential.revoked_at = secret_hash, now, None
-        rotated = vehicle.id in existing
-        record(session, tenant_id=vehicle.tenant_id, actor=actor, action=AuditAction.CREDENTIALS_ISSUE,
-               target=vehicle.device_id, detail={"rotated": rotated})  # fmt: skip
+        record(
+            session,
+            tenant_id=vehicle.tenant_id,
+            actor=actor,
+            action=AuditAction.CREDENTIALS_ISSUE,
+            target=vehicle.device_id,
+            detail={"rotated": vehicle.id in existing},
+        )
     session.flush()
     broker.provision_vehicles(passwords)
     return passwords
@@ -59,8 +64,13 @@ def revoke_credentials(
     for credential in existing.values():
         credential.revoked_at = now
     for vehicle in vehicles:
-        record(session, tenant_id=vehicle.tenant_id, actor=actor, action=AuditAction.CREDENTIALS_REVOKE,
-               target=vehicle.device_id)  # fmt: skip
+        record(
+            session,
+            tenant_id=vehicle.tenant_id,
+            actor=actor,
+            action=AuditAction.CREDENTIALS_REVOKE,
+            target=vehicle.device_id,
+        )
     session.flush()
     broker.revoke_vehicles([vehicle.device_id for vehicle in vehicles])
 

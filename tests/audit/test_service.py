@@ -1,31 +1,15 @@
 """The audit log: entries recorded in the caller's transaction, read per tenant, newest first, by action."""
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleet.audit.service import CLI, Actor, AuditAction, entries, record
-from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import AuditEntry, DeadLetter, Tenant
 from fleet.deadletters.service import pending_dead_letters, replay
 from fleet.mqtt.url import parse_mqtt_url
 from fleet.tenancy.service import create_tenant
 from tests.fixtures.mosquitto import MosquittoServer
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with make_session_factory(engine)() as session:
-        yield session
-    engine.dispose()
-
-
-@pytest.fixture
-def acme(session: Session) -> Tenant:
-    return create_tenant(session, "acme")[0]
 
 
 def test_entries_are_the_tenants_newest_first_paged_and_filtered(session: Session, acme: Tenant) -> None:

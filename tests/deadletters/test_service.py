@@ -1,14 +1,13 @@
 """A tenant sees the dead letters of its own devices, even those written before it registered them; replay; one
 letter per distinct bad message, however often it comes back."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import DeadLetter, Tenant, utcnow
 from fleet.deadletters.repository import mark_replayed
 from fleet.deadletters.service import (
@@ -27,14 +26,6 @@ from fleet.registry.service import add_vehicles
 from fleet.tenancy.service import create_tenant
 
 UNREACHABLE_BROKER = parse_mqtt_url("mqtt://127.0.0.1:1")
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with make_session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, func, select
 
 from fleet.db.models import Position, Vehicle
 from fleet.mqtt.client import make_client
+from fleet.mqtt.dynsec import bootstrap_config
+from fleet.mqtt.policy import ServiceIdentity
 from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
 from fleet.ports import free_port
 from fleet.settings import SharedSettings, SimSettings
@@ -24,6 +26,8 @@ from tests.fixtures.publisher import Publisher
 from vehicle_sim.fleet_sim import run_simulation
 
 pytestmark = pytest.mark.integration
+
+PUBLISHER_PASSWORD = "publisher-only"
 
 
 @dataclass(frozen=True)
@@ -136,18 +140,10 @@ def test_a_client_needs_both_the_ca_and_its_certificate(tls_broker: tuple[Mosqui
 
 @pytest.fixture
 def acl_broker() -> Iterator[MosquittoServer]:
-    """A broker whose dynamic-security plugin grants anonymous clients nothing: the SUBACK refuses."""
-    plugin = next(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"), None)
-    if plugin is None:
-        pytest.fail("mosquitto's dynamic security plugin is missing (Debian package mosquitto)")
+    """A broker with fleet's access control: the publisher identity may not subscribe, so its SUBACK refuses."""
     base = Path(tempfile.mkdtemp(prefix="fleet-mqtt-acl-"))
-    base.chmod(0o755)
-    dynsec = base / "dynsec.json"
-    subprocess.run(
-        ["mosquitto_ctrl", "dynsec", "init", str(dynsec), "admin", "test-only"], check=True, capture_output=True
-    )
-    shutil.chown(dynsec, "mosquitto", "mosquitto")
-    server = MosquittoServer(base, f"\nplugin {plugin}\nplugin_opt_config_file {dynsec}\n")
+    services = {identity: PUBLISHER_PASSWORD for identity in ServiceIdentity}
+    server = MosquittoServer(base, access=bootstrap_config(("fleet-admin", "test-only"), services, {}))
     server.start()
     yield server
     server.stop()
@@ -159,7 +155,8 @@ def test_ingest_is_not_ready_while_the_broker_refuses_its_subscription(
     acl_broker: MosquittoServer, pg_url: str, protocol: str
 ) -> None:
     refused_before = REGISTRY.get_sample_value("fleet_ingest_subscriptions_refused_total") or 0.0
-    ingest = IngestThread(pg_url, acl_broker.url, mqtt_protocol=protocol)
+    url = f"mqtt://{ServiceIdentity.PUBLISHER.value}:{PUBLISHER_PASSWORD}@127.0.0.1:{acl_broker.port}"
+    ingest = IngestThread(pg_url, url, mqtt_protocol=protocol)
     ingest.thread.start()
     try:
         wait_until(lambda: ingest.service.consumer.subscription_problem is not None, "the refusal")

@@ -1,6 +1,5 @@
 """A device is registered to one tenant and exists for no other; impossible ids never reach the database; audited."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -8,7 +7,6 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from fleet.audit.service import Actor
-from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import AuditEntry, CanSample, Position, Tenant, Vehicle, VehicleState, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
 from fleet.registry.service import (
@@ -21,19 +19,6 @@ from fleet.registry.service import (
 )
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import create_tenant, create_token, token_name
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with make_session_factory(engine)() as session:
-        yield session
-    engine.dispose()
-
-
-@pytest.fixture
-def acme(session: Session) -> Tenant:
-    return create_tenant(session, "acme")[0]
 
 
 @pytest.fixture

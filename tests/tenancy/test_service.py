@@ -1,6 +1,5 @@
 """Tenants have unique names; tokens are named, role-bearing, random, stored only as their hash, and can end."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -8,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleet.audit.service import Actor
-from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import ApiToken, AuditEntry, Tenant, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
 from fleet.tenancy.roles import Role
@@ -29,19 +27,6 @@ from fleet.tenancy.service import (
     tokens,
     use_is_due,
 )
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with make_session_factory(engine)() as session:
-        yield session
-    engine.dispose()
-
-
-@pytest.fixture
-def acme(session: Session) -> Tenant:
-    return create_tenant(session, "acme")[0]
 
 
 def audit_log(session: Session) -> list[tuple[int | None, str, str, str | None]]:
