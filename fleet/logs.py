@@ -20,8 +20,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# Libraries that log every connection or state change at INFO: the in-process broker (amqtt) and the state
+# machine it runs on. Their warnings and errors still show.
+CHATTY_LIBRARIES = ("amqtt", "transitions")
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
-    """Send logs to stderr in the chosen format."""
+    """Send logs to stderr in the chosen format; chatty libraries only from WARNING."""
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -30,3 +35,5 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -27,6 +28,7 @@ from tests.fixtures.processes import fleet_command
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 START_BUDGET_SECONDS = 15.0
+TOKEN = re.compile(r"(flt_\S+)")
 
 
 def path_without_mosquitto() -> str:
@@ -128,16 +130,15 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # Read the output all along: a full pipe would block every thread of fleet up that logs.
     output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
     try:
         token = ""
-        while not token and time.monotonic() - started < START_BUDGET_SECONDS:
-            line = process.stdout.readline() if process.stdout else ""
-            if not line and process.poll() is not None:
-                break
-            output.append(line)
-            if "token" in line and (match := re.search(r"(flt_\S+)", line)):
-                token = match.group(1)
+        while not token and time.monotonic() - started < START_BUDGET_SECONDS and process.poll() is None:
+            token = next((m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line))), "")
+            time.sleep(0.1)
         assert token, "no token line printed:\n" + "".join(output)
         assert f"http://127.0.0.1:{port}" in "".join(output)
         if broker == "in-process":
@@ -153,7 +154,9 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
             if len(first) >= 10:
                 break
             time.sleep(0.5)
-        assert len(first) >= 10, f"only {len(first)} buses in /v1/live after {START_BUDGET_SECONDS}s"
+        assert len(first) >= 10, f"only {len(first)} buses in /v1/live after {START_BUDGET_SECONDS}s:\n" + "".join(
+            output[-200:]
+        )
         time.sleep(4)
         second = live(api_url, token)
         moved = [d for d in first if d in second and second[d] != first[d]]
