@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "dispatcher", help="publish the downlink outbox to the vehicles' units (as the fleet-publisher identity)"
     ).set_defaults(handler=services.dispatcher)
+    commands.add_parser(
+        "worker", help="periodic work: answer file offers, check uploads, delete files past their retention"
+    ).set_defaults(handler=services.worker)
 
     run_api = commands.add_parser("api", help="serve the REST API")
     run_api.add_argument("--host")

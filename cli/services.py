@@ -1,4 +1,4 @@
-"""Service subcommands: ingest, dispatcher, api, sim.
+"""Service subcommands: ingest, dispatcher, worker, api, sim.
 
 Each imports its service inside the handler, so an ingest process never loads FastAPI and starts fast.
 """
@@ -8,7 +8,15 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from cli.signals import stop_on_signals
-from fleet.settings import ApiSettings, BrokerSettings, DispatcherSettings, IngestSettings, SharedSettings, SimSettings
+from fleet.settings import (
+    ApiSettings,
+    BrokerSettings,
+    DispatcherSettings,
+    IngestSettings,
+    SharedSettings,
+    SimSettings,
+    WorkerSettings,
+)
 
 if TYPE_CHECKING:
     import uvicorn
@@ -28,6 +36,14 @@ def dispatcher(_args: argparse.Namespace) -> None:
 
     stop = stop_on_signals()
     DispatcherService(SharedSettings(), DispatcherSettings()).run(stop)
+
+
+def worker(_args: argparse.Namespace) -> None:
+    """Do the periodic work until SIGTERM/SIGINT, finishing the step under way."""
+    from worker.service import WorkerService
+
+    stop = stop_on_signals()
+    WorkerService(SharedSettings(), WorkerSettings()).run(stop)
 
 
 def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSettings) -> "uvicorn.Server":

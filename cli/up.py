@@ -1,4 +1,4 @@
-"""`fleet up`: broker, SQLite, ingest, dispatcher, API and simulated buses in one process, on embedded defaults."""
+"""`fleet up`: broker, SQLite, ingest, dispatcher, worker, API and simulated buses in one process, embedded defaults."""
 
 import argparse
 import logging
@@ -23,16 +23,19 @@ from fleet.registry.credentials import CredentialBroker, issue_credentials
 from fleet.registry.service import add_vehicles
 from fleet.settings import (
     ApiSettings,
+    BlobSettings,
     BrokerSettings,
     DispatcherSettings,
     IngestSettings,
     SharedSettings,
     SimSettings,
+    WorkerSettings,
 )
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import create_tenant, create_token, get_tenant
 from ingest.service import IngestService
 from vehicle_sim.fleet_sim import run_simulation
+from worker.service import WorkerService
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +105,14 @@ def up(args: argparse.Namespace) -> None:
     dispatcher = DispatcherService(as_identity(ServiceIdentity.PUBLISHER), dispatcher_settings)
     admin_url = f"mqtt://{ADMIN_USER}:{admin}@{address}" if broker.enforces_access else ""
     server = demo_api_server(as_identity(ServiceIdentity.PUBLISHER), args.port, BrokerSettings(admin_url=admin_url))
+    # The local blob store: the units upload to the API's blob endpoint, which the worker's grants point at.
+    blobs = BlobSettings().model_copy(update={"blob_base_url": f"http://127.0.0.1:{args.port}/v1/blobs"})
+    worker = WorkerService(shared, WorkerSettings(http_port=0), blobs=blobs)
     sim_endpoint = parse_mqtt_url(f"mqtt://{address}")
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
         _thread("dispatcher", lambda: dispatcher.run(stop)),
+        _thread("worker", lambda: worker.run(stop)),
         _thread("api", server.run),
         _thread("sim", lambda: run_simulation(sim_endpoint, sim_settings, stop, passwords=passwords)),
     ]

@@ -260,6 +260,10 @@ class BlobSettings(BaseSettings):
     # FLEET_DATA_DIR/blob-signing.key. Required in production when the local store is used (no FLEET_S3_BUCKET).
     # At least 32 characters: `openssl rand -hex 32` gives 64.
     blob_signing_key: SecretStr = Field(default=SecretStr(""), max_length=1024)
+    # Where units reach the API's blob endpoint of the local store (the signed URLs of grants start with it).
+    blob_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1/blobs", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2000
+    )
 
     @field_validator("s3_endpoint_url", "s3_public_endpoint_url")
     @classmethod
@@ -296,3 +300,54 @@ class BlobSettings(BaseSettings):
     def uses_s3(self) -> bool:
         """True when a bucket is configured; False: the local store under FLEET_DATA_DIR/blobs."""
         return bool(self.s3_bucket)
+
+
+class FilesSettings(BaseSettings):
+    """The file flow (prefix `FLEET_FILES_`): limits, grants, retention per kind, tachograph periods."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_FILES_", extra="ignore")
+
+    # An offer above this is rejected; S3 holds at most 10,000 parts of 5 GiB.
+    max_bytes: int = Field(default=2 * 1024**3, ge=1, le=5 * 1024**4)
+    # Files from this size on are uploaded in parts, so an upload cut by a 3G drop-out resumes where it stopped.
+    # S3's smallest part is 5 MiB.
+    multipart_threshold_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    part_size_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    # How long a grant's URLs stay valid: long enough for a clip over a slow link, short enough that a leaked
+    # URL is soon worthless. A unit offers again for a fresh grant.
+    grant_expiry_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # An offer never uploaded is given up (multipart parts dropped) after this.
+    abandon_after_hours: float = Field(default=7 * 24.0, gt=0, le=365 * 24.0, allow_inf_nan=False)
+    # Retention per kind from the file's time; EU 581/2010 asks for tachograph data to be kept at least a year.
+    retention_video_days: int = Field(default=30, ge=1, le=36500)
+    retention_image_days: int = Field(default=30, ge=1, le=36500)
+    retention_log_days: int = Field(default=90, ge=1, le=36500)
+    retention_tachograph_days: int = Field(default=730, ge=365, le=36500)
+    # Rejected and failed files stay visible this long, for the operator to see why.
+    retention_refused_days: int = Field(default=30, ge=1, le=36500)
+    # EU 581/2010: the vehicle unit at least every 90 days, each driver card every 28; a tenant may set its own.
+    tachograph_vu_days: int = Field(default=90, ge=1, le=366)
+    tachograph_card_days: int = Field(default=28, ge=1, le=366)
+
+    def retention_days(self, kind: str) -> int:
+        """Days a verified file of `kind` is kept."""
+        if kind.startswith("tachograph"):
+            return self.retention_tachograph_days
+        return {"video": self.retention_video_days, "image": self.retention_image_days}.get(
+            kind, self.retention_log_days
+        )
+
+
+class WorkerSettings(BaseSettings):
+    """Settings of `fleet worker` (prefix `FLEET_WORKER_`): the periodic work (file grants, checks, lifecycle)."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_WORKER_", extra="ignore")
+
+    # How often the worker looks for offers to answer and uploads to check: what a unit waits at most for a grant.
+    poll_interval_seconds: float = Field(default=1.0, ge=0.05, le=60.0, allow_inf_nan=False)
+    # Files handled in one transaction.
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    # Retention runs this often (it deletes objects, then rows).
+    lifecycle_interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
+    http_host: ListenHost = "127.0.0.1"
+    http_port: Port = 9104

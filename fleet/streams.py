@@ -2,7 +2,9 @@
 
 A spec names the stream's record type (the wire contract), the row ingest builds from a record and its column
 order, the table the rows go to (None: the stream only moves the latest state), whether that table is
-partitioned by day, and which columns of the newest row become the vehicle's latest state. Ingest, the partition
+partitioned by day, and which columns of the newest row become the vehicle's latest state. A stream of reports
+(`applied_by` a domain, e.g. `file`) is neither: each record is a state change that its domain applies in
+ingest's batch transaction. Ingest, the partition
 maintenance and the API read it; adding a stream is one spec here, one migration (with its model) and one API
 module. Pure data: it imports the contract, never the database.
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from fleet.contract.records import CanRecord, PositionRecord, Record, StatusRecord
+from fleet.contract.records import CanRecord, FileRecord, PositionRecord, Record, StatusRecord
 from fleet.contract.topics import Stream
 from fleet.doors import pack_doors
 
@@ -40,6 +42,8 @@ class StreamSpec(Generic[R]):
     # without a latest state (one whose records are each an event of their own) has no prefix.
     state_prefix: str | None
     state_columns: tuple[str, ...]
+    # The core domain that applies the records (ingest looks up its handler); None for time series and state.
+    applied_by: str | None = None
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -107,7 +111,26 @@ STATUS = StreamSpec(
     state_columns=("online",),
 )
 
-STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS)}
+
+def _report_row(vehicle_id: int, r: Record, received_at: datetime) -> Row:
+    return (vehicle_id, r.ts, r.seq, r, received_at)
+
+
+# A report row carries the record itself: its domain reads the fields it needs.
+REPORT_COLUMNS = (*KEY_COLUMNS, "record", RECEIVED_AT)
+FILES = StreamSpec(
+    stream=Stream.FILE,
+    record_type=FileRecord,
+    columns=REPORT_COLUMNS,
+    row=_report_row,
+    table=None,
+    partitioned=False,
+    state_prefix=None,
+    state_columns=(),
+    applied_by="files",
+)
+
+STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES)}
 PARTITIONED_TABLES = tuple(spec.table for spec in STREAMS.values() if spec.table and spec.partitioned)
 
 

@@ -261,11 +261,12 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
     """Update the message, record and dead-letter counters after a commit."""
     for (stream, result), n in rows.message_results.items():
         metrics.MESSAGES.labels(stream, result).inc(n)
+    refused = Counter(r.topic.rsplit("/", 1)[-1] for r in counts.refused_reports)
     for stream, offered in rows.records_offered.items():
         stored = min(counts.stored.get(stream, 0), offered)
         conflicts = min(counts.conflicts.get(stream, 0), offered - stored)
         metrics.RECORDS.labels(stream, "stored").inc(stored)
-        metrics.RECORDS.labels(stream, "duplicate").inc(offered - stored - conflicts)
+        metrics.RECORDS.labels(stream, "duplicate").inc(max(0, offered - stored - conflicts - refused[stream]))
         if conflicts:
             metrics.RECORDS.labels(stream, "conflict").inc(conflicts)
     for suffix, n in rows.downlink_ignored.items():
@@ -274,9 +275,11 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
         if n:
             metrics.UNKNOWN_FIELDS.labels(stream).inc(n)
     rejected_by_stream = Counter(d.stream for d in rows.dead_letters)
+    rejected_by_stream.update(refused)
     for stream, n in rejected_by_stream.items():
         metrics.RECORDS.labels(stream, "rejected").inc(n)
     recorded = Counter(d.reason.value for d in rows.dead_letters)
+    recorded.update(r.reason for r in counts.refused_reports)
     recorded.subtract(counts.retained_repeats)
     for reason, n in recorded.items():
         if n:

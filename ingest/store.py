@@ -3,7 +3,7 @@
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fleet.db.models import Base, Vehicle, VehicleState, utcnow
 from fleet.db.partitions import ensure_partitions
 from fleet.deadletters.service import Rejection, record_rejections
+from fleet.files.reports import Report, apply_reports
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
 from ingest.batch import Device, Rows
 
@@ -62,6 +63,16 @@ def _conflicts_in_stage(spec: StreamSpec[Any]) -> str:
 CONFLICTS_IN_STAGE = {stream: _conflicts_in_stage(spec) for stream, spec in STREAMS.items() if spec.table}
 
 
+def _apply_file_reports(connection: Connection, data: list[Row]) -> list[Rejection]:
+    return apply_reports(connection, [Report(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data])
+
+
+# The domains that apply report streams (fleet.streams.StreamSpec.applied_by), in the batch's transaction.
+APPLIERS: dict[str, Callable[[Connection, list[Row]], list[Rejection]]] = {"files": _apply_file_reports}
+# Where a report row (fleet.streams.REPORT_COLUMNS) holds its record.
+REPORT = 3
+
+
 @dataclass(slots=True)
 class WriteCounts:
     """Rows newly stored per stream (the rest of what was offered were duplicates, or conflicts)."""
@@ -71,6 +82,8 @@ class WriteCounts:
     conflicts: dict[str, int] = field(default_factory=dict)
     # Per reason: dead letters of retained messages that were dead-lettered before, skipped.
     retained_repeats: Counter[str] = field(default_factory=Counter)
+    # Reports a domain could not apply (a file never offered, ...): dead letters written with the batch's own.
+    refused_reports: list[Rejection] = field(default_factory=list)
 
 
 class Store:
@@ -108,6 +121,11 @@ class Store:
             if not data:
                 continue
             spec = STREAMS[stream]
+            if spec.applied_by is not None:
+                refused = APPLIERS[spec.applied_by](connection, data)
+                counts.stored[stream.value] = len(data) - len(refused)
+                counts.refused_reports.extend(refused)
+                continue
             if spec.table is None:
                 state = _state_rows(spec, data)
                 self._upsert_state(connection, spec, state)
@@ -128,8 +146,9 @@ class Store:
                 connection.exec_driver_sql(STATE_FROM_STAGE[stream])
             else:
                 self._upsert_state(connection, spec, _state_rows(spec, data))
-        if rows.dead_letters:
-            counts.retained_repeats = record_rejections(connection, _rejections(rows), utcnow())
+        if rows.dead_letters or counts.refused_reports:
+            rejections = [*_rejections(rows), *counts.refused_reports]
+            counts.retained_repeats = record_rejections(connection, rejections, utcnow())
         return counts, created
 
     def remember_partitions(self, created: set[tuple[str, date]]) -> None:

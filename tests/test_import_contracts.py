@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("fleet", "ingest", "dispatcher", "api", "vehicle_sim", "cli")
+PACKAGES = ("fleet", "ingest", "dispatcher", "worker", "api", "vehicle_sim", "cli")
 CONTRACTS: list[str] = [
     c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
 ]
@@ -49,6 +49,9 @@ def test_repo_keeps_import_contracts() -> None:
         ("api/errors.py", "import ingest  # noqa", "are independent"),
         ("dispatcher/metrics.py", "import ingest  # noqa", "are independent"),
         ("ingest/metrics.py", "import dispatcher  # noqa", "are independent"),
+        ("worker/metrics.py", "import api  # noqa", "are independent"),
+        ("fleet/files/transfer.py", "import worker  # noqa", "core fleet depends on no service"),
+        ("worker/metrics.py", "import cli  # noqa", "Only cli wires the services"),
         ("fleet/outbox/service.py", "import dispatcher  # noqa", "core fleet depends on no service"),
         ("dispatcher/metrics.py", "import cli  # noqa", "Only cli wires the services"),
         ("ingest/metrics.py", "import cli  # noqa", "Only cli wires the services"),

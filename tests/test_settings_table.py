@@ -17,9 +17,11 @@ from fleet.settings import (
     BlobSettings,
     BrokerSettings,
     DispatcherSettings,
+    FilesSettings,
     IngestSettings,
     SharedSettings,
     SimSettings,
+    WorkerSettings,
 )
 from vehicle_sim.fleet_sim import device_id_for
 
@@ -105,6 +107,8 @@ def test_every_settings_class_is_found() -> None:
         SimSettings,
         BrokerSettings,
         BlobSettings,
+        FilesSettings,
+        WorkerSettings,
     }
 
 

@@ -26,8 +26,8 @@ def test_row_columns_are_the_columns_of_the_table(spec: StreamSpec[Any]) -> None
 
 
 @pytest.mark.parametrize("spec", list(STREAMS.values()), ids=lambda s: s.stream.value)
-def test_every_stream_keeps_a_time_series_or_a_latest_state(spec: StreamSpec[Any]) -> None:
-    assert spec.table is not None or spec.state_prefix is not None
+def test_every_stream_keeps_a_time_series_or_a_latest_state_or_is_applied_by_a_domain(spec: StreamSpec[Any]) -> None:
+    assert spec.table is not None or spec.state_prefix is not None or spec.applied_by is not None
     assert spec.state_columns == () or spec.state_prefix is not None
 
 

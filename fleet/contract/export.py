@@ -4,7 +4,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from fleet.contract.codec import MAX_RECORDS_PER_MESSAGE
+from fleet.contract.downlink import FileGrantMessage
 from fleet.contract.topics import TOPIC_ROOT, Stream
 from fleet.streams import STREAMS, record_type
 
@@ -45,11 +48,27 @@ def message_schema(stream_name: str) -> dict[str, Any]:
     }
 
 
-def rendered_schemas() -> dict[str, str]:
-    """File name to content of every schema file."""
+def downlink_schema(suffix: str, message: Any) -> dict[str, Any]:
+    """JSON Schema of the downlink message on fleet/v1/{device_id}/`suffix`."""
+    schema = TypeAdapter(message).json_schema()
     return {
-        f"{stream.value}.json": json.dumps(message_schema(stream.value), indent=2, sort_keys=True) + "\n"
-        for stream in STREAMS
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://fleet.example/schemas/v1/{suffix.replace('/', '-')}.json",
+        "title": f"{TOPIC_ROOT}/{{device_id}}/{suffix}",
+        **schema,
+    }
+
+
+DOWNLINK_MESSAGES: dict[str, Any] = {"file/grant": FileGrantMessage}
+
+
+def rendered_schemas() -> dict[str, str]:
+    """File name to content of every schema file: one per uplink stream, one per downlink topic."""
+    uplink = {stream.value: message_schema(stream.value) for stream in STREAMS}
+    downlink = {suffix.replace("/", "-"): downlink_schema(suffix, m) for suffix, m in DOWNLINK_MESSAGES.items()}
+    return {
+        f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        for name, schema in {**uplink, **downlink}.items()
     }
 
 

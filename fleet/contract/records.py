@@ -102,3 +102,36 @@ class StatusRecord(Record):
     """Connection state (stream `status`): published retained, and as the MQTT last will with state offline."""
 
     state: Literal["online", "offline"]
+
+
+# The unit's own id of a file, unique per device (also a key segment of the object: fleet.blobs.keys).
+FileId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the bytes, hex")]
+FileKind = Literal["tachograph_vu", "tachograph_card", "video", "image", "log"]
+FileState = Literal["offered", "uploaded", "failed"]
+# A short identifier chosen by the unit or the backend (camera names, event and command ids).
+ShortId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# S3 refuses a single object above 5 TiB; far more than a unit's storage.
+MAX_FILE_BYTES = 5 * 1024**4
+
+
+class FileRecord(Record):
+    """A state change of a file on the unit (stream `file`): offered for upload, uploaded, or failed on the unit."""
+
+    file_id: FileId
+    state: FileState
+    kind: FileKind
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f/\\]+$")
+    size_bytes: int = Field(ge=0, le=MAX_FILE_BYTES)
+    sha256: Sha256Hex
+    content_type: str = Field(
+        default="application/octet-stream", max_length=127, pattern=r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$"
+    )
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    camera: ShortId | None = None
+    # Driver card numbers (EU 799/2016): 16 characters; some issuers use fewer.
+    driver_card_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,32}$")
+    event_id: ShortId | None = None
+    command_id: ShortId | None = None
+    error: str | None = Field(default=None, max_length=2000)

@@ -14,6 +14,7 @@ class Stream(StrEnum):
     POS = "pos"
     CAN = "can"
     STATUS = "status"
+    FILE = "file"
 
 
 # Topics below fleet/v1/{device_id}/ that vehicles receive and the backend publishes (commands today, file

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -52,6 +53,9 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Tachograph download periods of this tenant's country (None: FLEET_FILES_TACHOGRAPH_*_DAYS, the EU's).
+    tachograph_vu_days: Mapped[int | None] = mapped_column(SmallInteger)
+    tachograph_card_days: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class ApiToken(Base):
@@ -87,6 +91,8 @@ class Vehicle(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     plate: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # False for a vehicle exempt from the tachograph (EU 561/2006 art. 3a: regular routes of 50 km or less).
+    tachograph_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
 class VehicleCredential(Base):
@@ -245,3 +251,69 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class File(Base):
+    """A file of a vehicle's unit (tachograph download, camera clip, image, log): metadata here, bytes in the store.
+
+    `state`: offered -> uploaded -> verified | rejected; failed when the unit gave up. `answer_due`: the unit
+    waits for an answer on file/grant (a grant, `verified` or `answer_error`), which the worker sends.
+    """
+
+    __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("vehicle_id", "file_id", name="uq_files_vehicle_id_file_id"),
+        CheckConstraint("state IN ('offered', 'uploaded', 'verified', 'rejected', 'failed')", name="state"),
+        # Listing by tenant and time, tie-safe by id.
+        Index("ix_files_tenant_id_offered_at_id", "tenant_id", "offered_at", "id"),
+        # Compliance: a vehicle's newest verified file of a kind.
+        Index("ix_files_vehicle_id_kind_offered_at", "vehicle_id", "kind", "offered_at"),
+        # The worker's queue: offers to answer and uploads to check; small however many files are kept.
+        Index(
+            "ix_files_work",
+            "id",
+            postgresql_where=text("answer_due OR state = 'uploaded'"),
+            sqlite_where=text("answer_due OR state = 'uploaded'"),
+        ),
+        # The lifecycle job: files past their retention.
+        Index("ix_files_retain_until", "retain_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    # The unit's id (fleet.contract.records.FileId), unique per vehicle.
+    file_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    # The object's key in the blob store (fleet.blobs.keys.file_key), read back from here, never rebuilt.
+    object_key: Mapped[str] = mapped_column(String(1024))
+    # A multipart upload under way, and its part size.
+    upload_id: Mapped[str | None] = mapped_column(String(1024))
+    part_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    answer_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    answer_error: Mapped[str | None] = mapped_column(Text)
+    # The unit's time of the first offer (when the unit made or downloaded the file); the rest are the backend's.
+    offered_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    granted_at: Mapped[datetime | None]
+    uploaded_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    camera: Mapped[str | None] = mapped_column(String(64))
+    driver_card_id: Mapped[str | None] = mapped_column(String(32))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    # Why it was rejected (the backend) or failed (the unit's error).
+    error: Mapped[str | None] = mapped_column(Text)
+    # Deleted (object and row) by the lifecycle job after this, unless held.
+    retain_until: Mapped[datetime | None]
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    # Verification attempts that found the store unavailable (retried; counted for the operator).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
