@@ -6,8 +6,9 @@ One pass, in one transaction on PostgreSQL:
    message with `FOR UPDATE SKIP LOCKED`, then the ones after it), so other dispatchers skip these vehicles;
 2. publish in rounds: the first message of every claimed vehicle, wait for the PUBACKs, then the second, ... A
    vehicle whose message was not acknowledged sends nothing more in this pass, so its messages never overtake;
-3. mark the acknowledged messages sent, count an attempt on the others (still pending), expire what has passed
-   its `expires_at` (also a claimed message whose time ran out before its turn), and commit.
+3. mark the acknowledged messages sent (and the commands they carry), count an attempt on the others (still
+   pending), expire what has passed its `expires_at` (also a claimed message whose time ran out before its turn,
+   and commands not delivered in time), and commit.
 
 At least once: a crash after a PUBACK and before the commit leaves the message pending, and it is sent again; the
 unit drops the repeat by its message id. On SQLite (one dispatcher, `fleet up`) the claim's read transaction ends
@@ -32,10 +33,11 @@ from sqlalchemy.orm import Session
 from dispatcher import metrics
 from dispatcher.mqtt_publisher import DownlinkClient, Outgoing
 from dispatcher.wakeup import OutboxListener
+from fleet.commands import service as commands
 from fleet.contract.topics import TopicError
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.errors import DatabaseFault, classify
 from fleet.db.models import utcnow
+from fleet.db.readiness import DatabaseReadiness, SchemaMismatch
 from fleet.health import HealthServer
 from fleet.outbox import service as outbox
 from fleet.outbox.service import Claimed
@@ -49,10 +51,6 @@ RETRY_MAX_SECONDS = 10.0
 STOP_CHECK_SECONDS = 0.2
 # The backlog gauges are refreshed at most this often (two indexed queries).
 GAUGES_EVERY_SECONDS = 1.0
-
-
-class SchemaMismatch(RuntimeError):
-    """The database refuses the dispatcher's statements as a schema fault (not migrated): nothing can be sent."""
 
 
 @dataclass(slots=True)
@@ -91,8 +89,7 @@ class DispatcherService:
         self.health = HealthServer(
             settings.http_host, settings.http_port, self.not_ready_reason, name="dispatcher-http"
         )
-        self._database_ready = False
-        self._schema_problem: str | None = None
+        self.database = DatabaseReadiness("dispatcher", metrics.DATABASE_READY, "Nothing was marked sent.")
         self._gauges_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -111,7 +108,7 @@ class DispatcherService:
                 except SchemaMismatch:
                     raise
                 except Exception as error:
-                    self._judge(error)
+                    self.database.failed(error)
                     logger.warning("dispatch pass failed, retrying in %.1fs: %s", delay, error)
                     stop.wait(delay)
                     delay = min(delay * 2, RETRY_MAX_SECONDS)
@@ -128,11 +125,11 @@ class DispatcherService:
 
     def not_ready_reason(self) -> str | None:
         """Why this instance cannot dispatch, or None when it is ready."""
-        if self._schema_problem:
-            return self._schema_problem
+        if self.database.schema_problem:
+            return self.database.schema_problem
         if not self.client.connected:
             return self.client.refusal or "not connected to the MQTT broker"
-        if not self._database_ready:
+        if not self.database.ready:
             return "database unreachable"
         return None
 
@@ -141,10 +138,11 @@ class DispatcherService:
         result = PassResult()
         with self.sessions() as session:
             result.expired += outbox.mark_expired(session)
+            commands.expire(session, utcnow())
             session.commit()
             if self.client.connected:
                 self._send_batch(session, result)
-        self._set_database_ready(True)
+        self.database.succeeded()
         metrics.MESSAGES.labels("sent").inc(result.sent)
         metrics.MESSAGES.labels("failed").inc(result.failed)
         metrics.MESSAGES.labels("expired").inc(result.expired)
@@ -160,11 +158,14 @@ class DispatcherService:
         if self._release_before_publish:
             session.commit()
         sent, failures = self._publish(claimed)
-        outbox.mark_sent(session, sent)
+        now = utcnow()
+        outbox.mark_sent(session, sent, now)
+        commands.mark_sent(session, sent, now)
         for error, ids in failures.items():
             outbox.record_failure(session, ids, error)
         # Also the claimed messages whose time ran out before their turn: they were not published.
         result.expired += outbox.mark_expired(session)
+        commands.expire(session, now)
         session.commit()
         result.sent = len(sent)
         result.failed = sum(len(ids) for ids in failures.values())
@@ -226,21 +227,3 @@ class DispatcherService:
         metrics.PENDING.set(backlog.pending)
         metrics.OLDEST_PENDING_AGE.set(backlog.oldest_due_age_seconds)
         self._gauges_at = time.monotonic()
-
-    def _judge(self, error: Exception) -> None:
-        """Note a failed pass: not ready while the database is away; a schema fault ends the dispatcher."""
-        fault = classify(error)
-        if fault is DatabaseFault.SCHEMA:
-            self._set_database_ready(False)
-            self._schema_problem = (
-                f"the database refuses the dispatcher's statements ({str(error).splitlines()[0][:300]}): is it "
-                "migrated to this version (`fleet migrate`)? Nothing was marked sent."
-            )
-            logger.critical("%s", self._schema_problem)
-            raise SchemaMismatch(self._schema_problem) from error
-        if fault is DatabaseFault.UNAVAILABLE:
-            self._set_database_ready(False)
-
-    def _set_database_ready(self, ready: bool) -> None:
-        self._database_ready = ready
-        metrics.DATABASE_READY.set(1 if ready else 0)

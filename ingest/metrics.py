@@ -15,6 +15,7 @@
 - fleet_ingest_subscribed: 1 while the broker grants the uplink subscription at QoS 1.
 - fleet_ingest_subscriptions_refused_total: SUBACKs that refused the subscription or granted less than QoS 1.
 - fleet_ingest_database_ready: 1 while the last database write succeeded.
+- fleet_ingest_command_delivery_seconds: histogram of the time from a command's creation to the unit's first ack.
 """
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -51,3 +52,9 @@ SUBSCRIPTIONS_REFUSED = Counter(
     "fleet_ingest_subscriptions_refused_total", "SUBACKs refusing the uplink subscription or granting less than QoS 1"
 )
 DATABASE_READY = Gauge("fleet_ingest_database_ready", "1 while the last database write succeeded")
+# A command to an online bus is delivered within seconds; one held for an offline bus may wait hours.
+COMMAND_DELIVERY = Histogram(
+    "fleet_ingest_command_delivery_seconds",
+    "Time from a command's creation to the unit's first ack",
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+)

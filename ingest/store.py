@@ -12,11 +12,13 @@ import psycopg
 from sqlalchemy import Connection, Engine, Table, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fleet.commands.acks import Ack, apply_acks
 from fleet.db.models import Base, Vehicle, VehicleState, utcnow
 from fleet.db.partitions import ensure_partitions
 from fleet.deadletters.service import Rejection, record_rejections
 from fleet.files.reports import Report, apply_reports
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
+from ingest import metrics
 from ingest.batch import Device, Rows
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,16 @@ def _apply_file_reports(connection: Connection, data: list[Row]) -> list[Rejecti
     return apply_reports(connection, [Report(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data])
 
 
+def _apply_acks(connection: Connection, data: list[Row]) -> list[Rejection]:
+    acks = [Ack(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data]
+    return apply_acks(connection, acks, metrics.COMMAND_DELIVERY.observe)
+
+
 # The domains that apply report streams (fleet.streams.StreamSpec.applied_by), in the batch's transaction.
-APPLIERS: dict[str, Callable[[Connection, list[Row]], list[Rejection]]] = {"files": _apply_file_reports}
+APPLIERS: dict[str, Callable[[Connection, list[Row]], list[Rejection]]] = {
+    "files": _apply_file_reports,
+    "commands": _apply_acks,
+}
 # Where a report row (fleet.streams.REPORT_COLUMNS) holds its record.
 REPORT = 3
 

@@ -1,4 +1,5 @@
-"""The worker loop: every poll, answer file offers and check uploads; every lifecycle interval, apply retention.
+"""The worker loop: every poll, answer file offers and check uploads; every lifecycle interval, apply retention;
+the files and commands gauges every few seconds.
 
 Each step is one transaction with its rows locked `FOR UPDATE SKIP LOCKED`, so several workers share the work and
 a killed worker leaves its rows to the next pass unchanged (its transaction never committed). The worker talks to
@@ -9,14 +10,18 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from fleet.blobs.factory import make_blob_store
 from fleet.blobs.store import BlobStore
+from fleet.commands import repository as command_repository
+from fleet.commands.states import CommandState
+from fleet.contract.commands import PARAMS
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.errors import DatabaseFault, classify
 from fleet.db.models import utcnow
+from fleet.db.readiness import DatabaseReadiness, SchemaMismatch
 from fleet.files import repository, transfer
 from fleet.files.lifecycle import run_lifecycle
 from fleet.files.states import FileState
@@ -27,12 +32,10 @@ from worker import metrics
 logger = logging.getLogger(__name__)
 
 RETRY_MAX_SECONDS = 10.0
-# The files-per-state gauge is refreshed at most this often (one grouped count).
+# The files and commands gauges are refreshed at most this often (grouped counts).
 GAUGES_EVERY_SECONDS = 10.0
-
-
-class SchemaMismatch(RuntimeError):
-    """The database refuses the worker's statements as a schema fault (not migrated)."""
+# A command the broker took this long ago without an ack from the unit counts as stuck in sent.
+STUCK_AFTER = timedelta(minutes=5)
 
 
 class WorkerService:
@@ -54,8 +57,7 @@ class WorkerService:
         self.engine = engine or make_engine(shared.database_url)
         self.sessions = make_session_factory(self.engine)
         self.health = HealthServer(settings.http_host, settings.http_port, self.not_ready_reason, name="worker-http")
-        self._database_ready = False
-        self._schema_problem: str | None = None
+        self.database = DatabaseReadiness("worker", metrics.DATABASE_READY)
         self._lifecycle_at = 0.0
         self._gauges_at = 0.0
 
@@ -71,7 +73,7 @@ class WorkerService:
                 except SchemaMismatch:
                     raise
                 except Exception as error:
-                    self._judge(error)
+                    self.database.failed(error)
                     metrics.PASS_FAILURES.inc()
                     logger.warning("worker pass failed, retrying in %.1fs: %s", delay, error)
                     stop.wait(delay)
@@ -95,7 +97,7 @@ class WorkerService:
         if time.monotonic() - self._lifecycle_at >= self.settings.lifecycle_interval_seconds:
             self.run_lifecycle()
         self._refresh_gauges()
-        self._set_database_ready(True)
+        self.database.succeeded()
         handled = counts.granted + counts.refused + counts.verified + counts.rejected
         return handled >= self.settings.batch_size
 
@@ -114,9 +116,9 @@ class WorkerService:
 
     def not_ready_reason(self) -> str | None:
         """Why this worker cannot work, or None when it is ready."""
-        if self._schema_problem:
-            return self._schema_problem
-        if not self._database_ready:
+        if self.database.schema_problem:
+            return self.database.schema_problem
+        if not self.database.ready:
             return "database unreachable"
         return None
 
@@ -124,25 +126,14 @@ class WorkerService:
         if time.monotonic() - self._gauges_at < GAUGES_EVERY_SECONDS:
             return
         with self.sessions() as session:
-            counts = repository.count_by_state(session)
+            files = repository.count_by_state(session)
+            commands = command_repository.count_by_type_and_state(session)
+            stuck = command_repository.count_sent_before(session, utcnow() - STUCK_AFTER)
         for state in FileState:
-            metrics.FILES_BY_STATE.labels(state.value).set(counts.get(state.value, 0))
+            metrics.FILES_BY_STATE.labels(state.value).set(files.get(state.value, 0))
+        for command_type in PARAMS:
+            for command_state in CommandState:
+                count = commands.get((command_type, command_state.value), 0)
+                metrics.COMMANDS.labels(command_type, command_state.value).set(count)
+        metrics.COMMANDS_STUCK_SENT.set(stuck)
         self._gauges_at = time.monotonic()
-
-    def _judge(self, error: Exception) -> None:
-        """Note a failed pass: not ready while the database is away; a schema fault ends the worker."""
-        fault = classify(error)
-        if fault is DatabaseFault.SCHEMA:
-            self._set_database_ready(False)
-            self._schema_problem = (
-                f"the database refuses the worker's statements ({str(error).splitlines()[0][:300]}): is it "
-                "migrated to this version (`fleet migrate`)?"
-            )
-            logger.critical("%s", self._schema_problem)
-            raise SchemaMismatch(self._schema_problem) from error
-        if fault is DatabaseFault.UNAVAILABLE:
-            self._set_database_ready(False)
-
-    def _set_database_ready(self, ready: bool) -> None:
-        self._database_ready = ready
-        metrics.DATABASE_READY.set(1 if ready else 0)

@@ -13,9 +13,9 @@ from fleet.contract.records import FileId
 
 
 class Downlink(BaseModel):
-    """Fields are exactly these; a unit ignores fields it does not know (later minor versions may add some)."""
+    """A downlink message; a unit ignores fields it does not know (later minor versions may add some)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class SignedRequest(Downlink):

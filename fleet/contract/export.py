@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from fleet.contract.codec import MAX_RECORDS_PER_MESSAGE
+from fleet.contract.commands import PARAMS, CommandMessage
 from fleet.contract.downlink import FileGrantMessage
 from fleet.contract.topics import TOPIC_ROOT, Stream
 from fleet.streams import STREAMS, record_type
@@ -52,20 +53,31 @@ def downlink_schema(suffix: str, message: Any) -> dict[str, Any]:
     """JSON Schema of the downlink message on fleet/v1/{device_id}/`suffix`."""
     schema = TypeAdapter(message).json_schema()
     return {
+        **schema,
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://fleet.example/schemas/v1/{suffix.replace('/', '-')}.json",
         "title": f"{TOPIC_ROOT}/{{device_id}}/{suffix}",
-        **schema,
     }
 
 
-DOWNLINK_MESSAGES: dict[str, Any] = {"file/grant": FileGrantMessage}
+DOWNLINK_MESSAGES: dict[str, Any] = {"cmd": CommandMessage, "file/grant": FileGrantMessage}
+
+
+def command_params_schema() -> dict[str, Any]:
+    """JSON Schema of the params of every command type, one definition per type."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://fleet.example/schemas/v1/cmd-params.json",
+        "title": "params of fleet/v1/{device_id}/cmd, by command type",
+        "$defs": {name: model.model_json_schema() for name, model in PARAMS.items()},
+    }
 
 
 def rendered_schemas() -> dict[str, str]:
     """File name to content of every schema file: one per uplink stream, one per downlink topic."""
     uplink = {stream.value: message_schema(stream.value) for stream in STREAMS}
     downlink = {suffix.replace("/", "-"): downlink_schema(suffix, m) for suffix, m in DOWNLINK_MESSAGES.items()}
+    downlink["cmd-params"] = command_params_schema()
     return {
         f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for name, schema in {**uplink, **downlink}.items()

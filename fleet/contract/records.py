@@ -135,3 +135,17 @@ class FileRecord(Record):
     event_id: ShortId | None = None
     command_id: ShortId | None = None
     error: str | None = Field(default=None, max_length=2000)
+
+
+# A command's id on the wire: the decimal id the backend gave it.
+CommandId = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,18}$")]
+AckState = Literal["received", "done", "failed", "rejected"]
+
+
+class AckRecord(Record):
+    """The unit's answer to a command (stream `ack`): received, then done, failed or rejected."""
+
+    command_id: CommandId
+    state: AckState
+    result: dict[str, Any] | None = Field(default=None, description="What the command produced, by type")
+    error: str | None = Field(default=None, max_length=2000)

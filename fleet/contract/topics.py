@@ -15,6 +15,7 @@ class Stream(StrEnum):
     CAN = "can"
     STATUS = "status"
     FILE = "file"
+    ACK = "ack"
 
 
 # Topics below fleet/v1/{device_id}/ that vehicles receive and the backend publishes (commands today, file

@@ -317,3 +317,58 @@ class File(Base):
     legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
     # Verification attempts that found the store unavailable (retried; counted for the operator).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Command(Base):
+    """A command to a vehicle's unit and where it stands: queued -> sent -> delivered -> done | failed | rejected,
+    or expired / cancelled. States only move forward (fleet.commands.states)."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'sent', 'delivered', 'done', 'failed', 'rejected', 'expired', 'cancelled')",
+            name="state",
+        ),
+        # A retried POST with the same Idempotency-Key finds its command.
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_commands_tenant_id_idempotency_key"),
+        # A vehicle's commands, newest first.
+        Index("ix_commands_vehicle_id_id", "vehicle_id", "id"),
+        # What can still expire; small however many commands are kept.
+        Index(
+            "ix_commands_open",
+            "expires_at",
+            postgresql_where=text("state IN ('queued', 'sent')"),
+            sqlite_where=text("state IN ('queued', 'sent')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # Who asked: the token's name (or "cli").
+    created_by: Mapped[str] = mapped_column(String(100))
+    # The outbox message that carries it to the unit.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), index=True)
+
+
+class CommandTransition(Base):
+    """One step of a command's history: the state it moved to, when, and why."""
+
+    __tablename__ = "command_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    command_id: Mapped[int] = mapped_column(ForeignKey("commands.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)

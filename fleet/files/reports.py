@@ -29,6 +29,7 @@ from fleet.db.models import File
 from fleet.deadletters.service import Rejection
 from fleet.files import repository
 from fleet.files.states import FileState
+from fleet.registry import repository as registry
 
 # Dead-letter reasons of file reports (bounded: metric labels).
 REASON_CONFLICT = "file_conflict"
@@ -50,7 +51,7 @@ def apply_reports(connection: Connection, reports: Sequence[Report]) -> list[Rej
         return []
     rejections: list[Rejection] = []
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-        vehicles = repository.vehicles_by_id(session, {r.vehicle_id for r in reports})
+        vehicles = registry.devices_by_vehicle_id(session, {r.vehicle_id for r in reports})
         ordered = sorted(reports, key=lambda r: (r.vehicle_id, r.record.ts, r.record.seq))
         known = repository.files_of(session, {(r.vehicle_id, r.record.file_id) for r in ordered})
         for report in ordered:

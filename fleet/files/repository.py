@@ -1,6 +1,6 @@
 """Queries of the file flow: ingest's lookups and the worker's queue."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, tuple_
@@ -8,12 +8,6 @@ from sqlalchemy.orm import Session
 
 from fleet.db.models import File, Vehicle
 from fleet.files.states import FileState
-
-
-def vehicles_by_id(session: Session, vehicle_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """vehicle id -> (tenant id, device id)."""
-    rows = session.execute(select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id).where(Vehicle.id.in_(vehicle_ids)))
-    return {vehicle_id: (tenant_id, device_id) for vehicle_id, tenant_id, device_id in rows}
 
 
 def files_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], File]:

@@ -1,6 +1,6 @@
 """Queries of the registry: vehicles by device id, the row a new registration adds, deleting vehicles."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -59,3 +59,9 @@ def delete_vehicles(session: Session, vehicle_ids: Sequence[int]) -> None:
         table = Base.metadata.tables[name]
         session.execute(delete(table).where(table.c.vehicle_id.in_(vehicle_ids)))
     session.execute(delete(Vehicle).where(Vehicle.id.in_(vehicle_ids)))
+
+
+def devices_by_vehicle_id(session: Session, vehicle_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """vehicle id -> (tenant id, device id)."""
+    rows = session.execute(select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id).where(Vehicle.id.in_(vehicle_ids)))
+    return {vehicle_id: (tenant_id, device_id) for vehicle_id, tenant_id, device_id in rows}

@@ -14,21 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select
 
 from dispatcher.mqtt_publisher import Outgoing
-from dispatcher.service import SchemaMismatch
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
 from fleet.db.models import Vehicle, utcnow
+from fleet.db.readiness import SchemaMismatch
 from fleet.mqtt.dynsec import bootstrap_config, hash_password
 from fleet.mqtt.policy import ServiceIdentity
 from fleet.mqtt.url import MqttEndpoint
 from fleet.outbox import service as outbox
-from tests.fixtures.downlink import DispatcherThread, Unit, enqueue, row, set_online, states, unit
+from tests.fixtures.downlink import DispatcherThread, HeldBeforeSent, Unit, enqueue, row, set_online, states, unit
 from tests.fixtures.factories import seed_tenant
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
@@ -280,35 +279,17 @@ def test_a_dispatcher_killed_between_puback_and_commit_sends_again_after_restart
     device_id = devices[0]
     set_online(db.engine, device_id, True)
     receiver = unit(mosquitto.url, f"fleet/v1/{device_id}/cmd")
-    admin = psycopg.connect(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
-    admin.autocommit = True
-    # Marking a message sent waits for an advisory lock this test holds: the dispatcher has its PUBACK and cannot
-    # commit, the moment a crash costs a repeat.
-    admin.execute(
-        "CREATE FUNCTION test_hold_sent() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$ BEGIN PERFORM pg_advisory_xact_lock({HOLD_LOCK}); RETURN NEW; END $$"
-    )
-    admin.execute(
-        "CREATE TRIGGER test_hold_sent BEFORE UPDATE ON outbox FOR EACH ROW WHEN (NEW.state = 'sent') "
-        "EXECUTE FUNCTION test_hold_sent()"
-    )
-    admin.execute(f"SELECT pg_advisory_lock({HOLD_LOCK})")
+    hold = HeldBeforeSent(db.engine)
     first = DispatcherProcess(db.url, mosquitto.url, tmp_path / "first.log").start_ready()
     second: DispatcherProcess | None = None
     try:
         message_id = enqueue(db.engine, device_id, b"at-least-once")
         wait_until(receiver.messages, "the first copy at the unit")
 
-        def waiting_to_commit() -> bool:
-            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            return bool(admin.execute(query).fetchone() == (1,))
-
-        wait_until(waiting_to_commit, "the dispatcher waiting to mark the message sent")
+        wait_until(hold.waiting, "the dispatcher waiting to mark the message sent")
         first.kill()
         # The killed dispatcher's transaction dies with its connection (ended here rather than at its next read).
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        admin.execute("DROP TRIGGER test_hold_sent ON outbox")
-        admin.execute(f"SELECT pg_advisory_unlock({HOLD_LOCK})")
+        hold.release()
         wait_until(lambda: row(db.engine, message_id).state == "pending", "the claim released")
         assert row(db.engine, message_id).attempts == 0
 
@@ -325,9 +306,7 @@ def test_a_dispatcher_killed_between_puback_and_commit_sends_again_after_restart
         first.kill()
         if second:
             second.kill()
-        admin.execute("DROP TRIGGER IF EXISTS test_hold_sent ON outbox")
-        admin.execute("DROP FUNCTION IF EXISTS test_hold_sent()")
-        admin.close()
+        hold.close()
         receiver.close()
 
 

@@ -1,0 +1,1 @@
+"""Commands to the vehicles' units: creation with its outbox message, the lifecycle, the unit's acks."""
