@@ -11,9 +11,13 @@ from sqlalchemy import Engine
 
 from api.admin.endpoints import router as admin_router
 from api.audit.endpoints import router as audit_router
+from api.blobs.endpoints import router as blobs_router
 from api.can.endpoints import router as can_router
+from api.commands.endpoints import router as commands_router
+from api.compliance.endpoints import router as compliance_router
 from api.deadletters.endpoints import router as deadletters_router
 from api.errors import install_error_handlers
+from api.files.endpoints import router as files_router
 from api.health.endpoints import router as health_router
 from api.limits import BodyLimit, RateLimit
 from api.live.endpoints import router as live_router
@@ -22,17 +26,23 @@ from api.openapi import complete_openapi
 from api.positions.endpoints import router as positions_router
 from api.query import reject_unknown_query_parameters
 from api.vehicles.endpoints import router as vehicles_router
+from fleet.blobs.factory import make_blob_store
+from fleet.blobs.store import BlobStore
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.mqtt.dynsec import DynsecControl
-from fleet.settings import ApiSettings, BrokerSettings, SharedSettings
+from fleet.settings import ApiSettings, BlobSettings, BrokerSettings, FilesSettings, SharedSettings
 
 logger = logging.getLogger(__name__)
 
+# Under this path the local blob store's signed URLs are served; their bodies are not limited.
+BLOBS_PREFIX = blobs_router.prefix + "/"
+
 DESCRIPTION = (
     "API for fleet operators. Every `/v1` route needs `Authorization: Bearer <token>` and sees only the token's "
-    "tenant. A token has a role: `viewer` reads, `operator` also acts on vehicles (replays dead letters), `admin` "
-    "also manages tokens and vehicles and reads the audit log; a role too low is a 403, an expired or revoked token "
-    'a 401. Errors are JSON `{"detail": ...}`; timestamps are RFC 3339 in UTC.'
+    "tenant, but `/v1/blobs`, where a signed URL is the grant. A token has a role: `viewer` reads, `operator` also "
+    "acts (replays dead letters, holds files, sends commands), `admin` also manages tokens and vehicles and reads "
+    'the audit log; a role too low is a 403, an expired or revoked token a 401. Errors are JSON `{"detail": ...}`; '
+    "timestamps are RFC 3339 in UTC."
 )
 
 
@@ -45,11 +55,17 @@ def package_version() -> str:
 
 
 def create_app(
-    shared: SharedSettings, settings: ApiSettings, engine: Engine | None = None, broker: BrokerSettings | None = None
+    shared: SharedSettings,
+    settings: ApiSettings,
+    engine: Engine | None = None,
+    broker: BrokerSettings | None = None,
+    blob_store: BlobStore | None = None,
 ) -> FastAPI:
     """An API on `engine` (the caller disposes it), else on one of its own for the settings, disposed on shutdown.
 
-    With `broker` naming the broker's admin, the admin API issues and revokes vehicle credentials.
+    With `broker` naming the broker's admin, the admin API issues and revokes vehicle credentials. Files are read
+    from `blob_store`, else from the store FLEET_S3_* (or, without a bucket, FLEET_DATA_DIR) names; the local one's
+    signed URLs are served at /v1/blobs.
     """
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
     owns_engine = engine is None
@@ -77,10 +93,16 @@ def create_app(
     app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
     admin = broker.admin_endpoint(shared) if broker else None
     app.state.credential_broker = DynsecControl(admin) if admin else None
+    if blob_store is None:
+        blobs = BlobSettings()
+        blob_store = make_blob_store(shared, blobs, local_base_url=blobs.blob_base_url)
+    app.state.blob_store = blob_store
+    app.state.files_settings = FilesSettings()
     install_error_handlers(app)
     complete_openapi(app)
     # Added innermost first: metrics see every answer, the limits run before routing and any body parsing.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # The blob endpoint's bodies are as long as its signed URLs say (up to 5 GiB), and streamed to the store.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, unlimited_prefixes=(BLOBS_PREFIX,))
     app.add_middleware(
         RateLimit, per_minute=settings.rate_limit_per_minute, auth_failures_per_minute=settings.auth_failures_per_minute
     )
@@ -92,8 +114,12 @@ def create_app(
         can_router,
         live_router,
         deadletters_router,
+        files_router,
+        compliance_router,
+        commands_router,
         admin_router,
         audit_router,
+        blobs_router,
     )
     for router in routers:
         app.include_router(router)

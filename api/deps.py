@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.tenancy.service import Principal, authenticate, authorize
 from api.timeseries.window import Window, window_params
+from fleet.blobs.store import BlobStore
 from fleet.db.models import utcnow
 from fleet.registry.credentials import CredentialBroker
+from fleet.settings import FilesSettings
 from fleet.tenancy import service as tenancy
 from fleet.tenancy.roles import Role
 
@@ -77,3 +79,19 @@ def get_credential_broker(request: Request) -> CredentialBroker | None:
 
 
 CredentialBrokerDep = Annotated[CredentialBroker | None, Depends(get_credential_broker)]
+
+
+def get_blob_store(request: Request) -> BlobStore:
+    """Where the files' bytes are: S3, or the local folder whose signed URLs the API serves itself."""
+    store: BlobStore = request.app.state.blob_store
+    return store
+
+
+def get_files_settings(request: Request) -> FilesSettings:
+    """The file flow's settings (FLEET_FILES_*): the default tachograph periods."""
+    settings: FilesSettings = request.app.state.files_settings
+    return settings
+
+
+BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
+FilesSettingsDep = Annotated[FilesSettings, Depends(get_files_settings)]

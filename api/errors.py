@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from fleet.blobs.store import RangeNotSatisfiable
 from fleet.errors import FleetError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def _render_fleet_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, FleetError):  # registered for FleetError only; this narrows the type
         raise exc
     headers = next((h for kind, h in ERROR_HEADERS.items() if isinstance(exc, kind)), None)
+    if isinstance(exc, RangeNotSatisfiable):  # RFC 9110: a 416 names the size of what was asked of
+        headers = {"Content-Range": f"bytes */{exc.size}"}
     return JSONResponse({"detail": exc.detail}, status_code=exc.http_status, headers=headers)
 
 

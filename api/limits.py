@@ -36,14 +36,16 @@ async def _refuse(send: Send, status: int, detail: str, retry_after: float | Non
 
 
 class BodyLimit:
-    """413 for a request body larger than `max_bytes`, declared or streamed."""
+    """413 for a request body larger than `max_bytes`, declared or streamed, except under `unlimited_prefixes`
+    (the blob endpoint, whose signed URLs fix each body's length)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, unlimited_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.unlimited_prefixes = unlimited_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.unlimited_prefixes):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

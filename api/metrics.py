@@ -4,6 +4,9 @@
 - `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram.
 - `fleet_api_vehicles{state}`: vehicles by state, read from the database at each scrape: `reporting` (data within
   FLEET_API_SILENT_AFTER_SECONDS), `silent` (not announced offline, yet no data for longer), `offline`.
+- `fleet_api_tachograph_overdue{kind}`: tachograph downloads overdue across tenants, read from the database at each
+  scrape: `vehicle_unit` (a vehicle needing one whose last download, or registration, is older than its period),
+  `driver_card` (a card whose last download is older than its period).
 - `fleet_api_refused_total{reason}`: requests refused by the abuse limits before routing: `body_too_large` (413),
   `rate_limit` (429, a token past its rate), `auth_failures` (429, an address that keeps failing authentication).
 
@@ -25,4 +28,7 @@ REQUEST_DURATION = Histogram(
 )
 VEHICLES = Gauge("fleet_api_vehicles", "Vehicles with any state, by reporting state.", ["state"])
 VEHICLE_STATES = ("reporting", "silent", "offline")
+TACHOGRAPH_OVERDUE = Gauge(
+    "fleet_api_tachograph_overdue", "Tachograph downloads overdue, all tenants, by what is downloaded.", ["kind"]
+)
 REFUSED = Counter("fleet_api_refused_total", "Requests refused by the abuse limits before routing.", ["reason"])

@@ -67,7 +67,7 @@ def create_vehicles(
 
 @router.patch("/vehicles/{device_id}", summary="Change a vehicle", responses={**NOT_FOUND_RESPONSE})
 def update_vehicle(session: SessionDep, principal: AdminDep, device_id: str, body: VehiclePatch) -> VehicleOut:
-    """Change the label or plate of one of your vehicles (null clears a field, an omitted one stays)."""
+    """Change the label, plate or tachograph duty of one of your vehicles (null clears, an omitted field stays)."""
     return service.update_vehicle(session, principal, device_id, body)
 
 

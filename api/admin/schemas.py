@@ -91,6 +91,9 @@ class VehiclePatch(BaseModel):
 
     label: Label = None
     plate: Plate = None
+    tachograph_required: bool = Field(
+        default=True, description="false: exempt from tachograph downloads (EU 561/2006 art. 3a); null is refused"
+    )
 
 
 class VehicleIds(BaseModel):

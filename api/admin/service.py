@@ -61,12 +61,14 @@ def create_vehicles(
 
 
 def update_vehicle(session: Session, principal: Principal, device_id: str, patch: VehiclePatch) -> VehicleOut:
-    """Change the label or plate of one of the tenant's vehicles."""
+    """Change the label, plate or tachograph duty of one of the tenant's vehicles."""
     changes: registry.VehicleChanges = {}
     if "label" in patch.model_fields_set:
         changes["label"] = patch.label
     if "plate" in patch.model_fields_set:
         changes["plate"] = patch.plate
+    if "tachograph_required" in patch.model_fields_set:
+        changes["tachograph_required"] = patch.tachograph_required
     vehicle = registry.update_vehicle(session, principal.tenant_id, device_id, changes, actor=principal.actor)
     return VehicleOut.model_validate(vehicle)
 

@@ -3,7 +3,8 @@
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.deps import EngineDep
+from api.compliance import service as compliance
+from api.deps import EngineDep, FilesSettingsDep
 from api.errors import ErrorOut
 from api.health import service
 from api.health.schemas import StatusOut
@@ -29,7 +30,8 @@ def readyz(engine: EngineDep) -> StatusOut:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(request: Request, engine: EngineDep) -> Response:
+def metrics(request: Request, engine: EngineDep, files: FilesSettingsDep) -> Response:
     """Prometheus text exposition of the default registry."""
     service.refresh_vehicle_gauge(engine, request.app.state.silent_after)
+    compliance.refresh_overdue_gauge(engine, files)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

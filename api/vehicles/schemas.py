@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.live.schemas import StateOut
 
@@ -15,6 +15,7 @@ class VehicleOut(BaseModel):
     device_id: str
     label: str | None
     plate: str | None
+    tachograph_required: bool = Field(description="false: exempt from the tachograph download periods")
     created_at: datetime
 
 

@@ -19,7 +19,7 @@ MAX_ADDRESS_LENGTH = 64
 
 
 class AuditAction(StrEnum):
-    """The admin actions the log records."""
+    """The actions the log records: admin actions, every command and every download of a file."""
 
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"
@@ -29,6 +29,11 @@ class AuditAction(StrEnum):
     CREDENTIALS_ISSUE = "vehicle.credentials.issue"
     CREDENTIALS_REVOKE = "vehicle.credentials.revoke"
     DEADLETTERS_REPLAY = "deadletters.replay"
+    FILE_DOWNLOADED = "file.download"
+    FILE_LEGAL_HOLD = "file.legal_hold"
+    TACHOGRAPH_PERIODS = "tenant.tachograph_periods"
+    COMMAND_CREATE = "command.create"
+    COMMAND_CANCEL = "command.cancel"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ class VehicleChanges(TypedDict, total=False):
 
     label: str | None
     plate: str | None
+    tachograph_required: bool
 
 
 def _check_device_ids(device_ids: Sequence[str]) -> None:
@@ -60,6 +61,9 @@ def _apply(vehicle: Vehicle, changes: VehicleChanges) -> dict[str, Any]:
     if "plate" in changes and changes["plate"] != vehicle.plate:
         changed["plate"] = {"from": vehicle.plate, "to": changes["plate"]}
         vehicle.plate = changes["plate"]
+    if "tachograph_required" in changes and changes["tachograph_required"] != vehicle.tachograph_required:
+        changed["tachograph_required"] = {"from": vehicle.tachograph_required, "to": changes["tachograph_required"]}
+        vehicle.tachograph_required = changes["tachograph_required"]
     return changed
 
 
@@ -153,7 +157,7 @@ def create_vehicles(session: Session, tenant_id: int, new: Sequence[NewVehicle],
 def update_vehicle(
     session: Session, tenant_id: int, device_id: str, changes: VehicleChanges, *, actor: Actor
 ) -> Vehicle:
-    """Change the label or plate of the tenant's vehicle; a change is recorded only when something changed."""
+    """Change the label, plate or tachograph duty of the tenant's vehicle; recorded only when something changed."""
     vehicle = find_vehicle(session, tenant_id, device_id)
     _check_fields(changes.get("label"), changes.get("plate"))
     if changed := _apply(vehicle, changes):

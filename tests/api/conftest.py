@@ -1,8 +1,10 @@
 """Fixtures of the API tests: a client on the session's PostgreSQL and seeded tenants."""
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -11,9 +13,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from fleet.db.engine import make_session_factory
-from fleet.db.models import ApiToken, CanSample, Position
+from fleet.blobs.keys import file_key
+from fleet.blobs.store import BlobStore
+from fleet.db.engine import make_engine, make_session_factory
+from fleet.db.models import ApiToken, CanSample, File, Position
 from fleet.db.partitions import ensure_partitions
+from fleet.files.states import FileState
 from fleet.registry.service import add_vehicles
 from fleet.settings import ApiSettings, SharedSettings
 from fleet.tenancy.roles import Role
@@ -56,10 +61,15 @@ class SeededTenant:
         return sorted(self.vehicle_ids)
 
 
-def make_app(database_url: str, mqtt_url: str = UNREACHABLE_BROKER, silent_after_seconds: float = 300.0) -> FastAPI:
-    """An app on `database_url` whose replay publishes to `mqtt_url`."""
+def make_app(
+    database_url: str,
+    mqtt_url: str = UNREACHABLE_BROKER,
+    silent_after_seconds: float = 300.0,
+    blob_store: BlobStore | None = None,
+) -> FastAPI:
+    """An app on `database_url` whose replay publishes to `mqtt_url` (files in `blob_store`, else the settings')."""
     shared = SharedSettings(database_url=database_url, mqtt_url=mqtt_url)
-    return create_app(shared, ApiSettings(silent_after_seconds=silent_after_seconds))
+    return create_app(shared, ApiSettings(silent_after_seconds=silent_after_seconds), blob_store=blob_store)
 
 
 def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable[str]) -> SeededTenant:
@@ -98,6 +108,31 @@ def revoke(sessions: sessionmaker[Session], tenant_id: int, token_id: int) -> No
         session.commit()
 
 
+def add_file(sessions: sessionmaker[Session], tenant: SeededTenant, device_id: str, file_id: str, **fields: Any) -> int:
+    """Insert a file of one of the tenant's vehicles (verified, empty, offered at BASE_TS unless `fields` say
+    otherwise), as ingest and the worker leave it; its id."""
+    kind, offered_at = fields.get("kind", "log"), fields.get("offered_at", BASE_TS)
+    values: dict[str, Any] = {
+        "kind": kind,
+        "name": f"{file_id}.bin",
+        "content_type": "application/octet-stream",
+        "size_bytes": 0,
+        "sha256": hashlib.sha256(b"").hexdigest(),
+        "state": FileState.VERIFIED,
+        "object_key": file_key(tenant.id, device_id, kind, offered_at, file_id),
+        "offered_at": offered_at,
+        "received_at": offered_at,
+        "answer_due": False,
+        "legal_hold": False,
+        "attempts": 0,
+    }
+    file = File(tenant_id=tenant.id, vehicle_id=tenant.vehicle_ids[device_id], file_id=file_id, **(values | fields))
+    with sessions() as session:
+        session.add(file)
+        session.commit()
+        return file.id
+
+
 def insert_positions(sessions: sessionmaker[Session], vehicle_id: int, timestamps: Iterable[datetime]) -> None:
     """Insert one position per timestamp (seq counting from 1), creating partitions as ingest would."""
     stamps = list(timestamps)
@@ -117,6 +152,26 @@ def insert_can(sessions: sessionmaker[Session], vehicle_id: int, samples: Iterab
         ensure_partitions(session.connection(), "can_samples", {r.ts.astimezone(UTC).date() for r in rows})
         session.add_all(rows)
         session.commit()
+
+
+@dataclass
+class Database:
+    """A migrated database: its URL and a session factory for seeding."""
+
+    url: str
+    sessions: sessionmaker[Session]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The session's PostgreSQL database, then a fresh SQLite one: for tests that must hold on both."""
+    if request.param == "postgresql":
+        yield Database(request.getfixturevalue("pg_url"), make_session_factory(request.getfixturevalue("pg_engine")))
+        return
+    url: str = request.getfixturevalue("sqlite_url")
+    engine = make_engine(url)
+    yield Database(url, make_session_factory(engine))
+    engine.dispose()
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleet.db.models import ApiToken, Vehicle
+from api.files.service import MAX_ID
+from fleet.commands import service as commands
+from fleet.db.models import ApiToken, Command, File, Vehicle
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import INITIAL_TOKEN_NAME, MAX_TOKEN_ID
-from tests.api.conftest import SeededTenant, add_token, bearer
+from tests.api.conftest import SeededTenant, add_file, add_token, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +41,16 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/live"): VIEWER,
     ("GET", "/v1/deadletters"): VIEWER,
     ("POST", "/v1/deadletters/replay"): OPERATOR,
+    ("GET", "/v1/files"): VIEWER,
+    ("GET", "/v1/files/{id}"): VIEWER,
+    ("GET", "/v1/files/{id}/content"): VIEWER,
+    ("PUT", "/v1/files/{id}/legal-hold"): OPERATOR,
+    ("GET", "/v1/compliance/tachograph"): VIEWER,
+    ("PUT", "/v1/compliance/tachograph/periods"): ADMIN,
+    ("POST", "/v1/vehicles/{device_id}/commands"): OPERATOR,
+    ("GET", "/v1/vehicles/{device_id}/commands"): VIEWER,
+    ("GET", "/v1/commands/{id}"): VIEWER,
+    ("POST", "/v1/commands/{id}/cancel"): OPERATOR,
     ("POST", "/v1/admin/tokens"): ADMIN,
     ("GET", "/v1/admin/tokens"): ADMIN,
     ("DELETE", "/v1/admin/tokens/{token_id}"): ADMIN,
@@ -50,11 +62,17 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
 }
+# Routes whose grant is a signed URL, not a token: the local blob store's endpoint.
+SIGNED_ROUTES = {("PUT", "/v1/blobs/{key:path}"), ("GET", "/v1/blobs/{key:path}")}
 CALLERS = ["none", "viewer", "operator", "admin", "expired", "revoked"]
 # Path parameters of the role matrix: ids nobody has, so no request of the matrix changes anything.
-NOBODYS = {"device_id": "nobodys-bus", "token_id": str(MAX_TOKEN_ID)}
+NOBODYS = {"device_id": "nobodys-bus", "token_id": str(MAX_TOKEN_ID), "id": str(MAX_ID), "key:path": "no/such/key"}
 # Bodies that pass validation, for the cross-tenant requests (which must then fail on the ids alone).
-BODIES: dict[tuple[str, str], Any] = {("PATCH", "/v1/admin/vehicles/{device_id}"): {"label": "taken over"}}
+BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/v1/admin/vehicles/{device_id}"): {"label": "taken over"},
+    ("PUT", "/v1/files/{id}/legal-hold"): {"hold": True, "reason": "taken over"},
+    ("POST", "/v1/vehicles/{device_id}/commands"): {"type": "reboot"},
+}
 
 BAD_HEADERS = [
     pytest.param({}, id="missing"),
@@ -64,6 +82,15 @@ BAD_HEADERS = [
     pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
     pytest.param({"Authorization": "flt_token-without-scheme"}, id="no-scheme"),
 ]
+
+
+def add_command(sessions: sessionmaker[Session], device_id: str) -> int:
+    """Queue a command for the vehicle `device_id` as the CLI would; its id."""
+    with sessions() as session:
+        vehicle = session.scalars(select(Vehicle).where(Vehicle.device_id == device_id)).one()
+        command, _ = commands.create(session, vehicle, "reboot", {})
+        session.commit()
+        return command.id
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -79,7 +106,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def fill(path: str, values: dict[str, str]) -> str:
     """`path` with each `{param}` replaced by its value."""
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+    return re.sub(r"\{([\w:]+)\}", lambda m: values[m.group(1)], path)
 
 
 def expected(caller: str, needed: Role | None) -> str:
@@ -98,8 +125,9 @@ def outcome(status: int) -> str:
 def test_every_route_declares_its_role(client: TestClient) -> None:
     routes = app_routes(client.app)  # type: ignore[arg-type]
 
-    assert sorted(routes - set(ROUTE_ROLES)) == [], "new routes: add them to ROUTE_ROLES with the role they need"
-    assert sorted(set(ROUTE_ROLES) - routes) == [], "routes gone: remove them from ROUTE_ROLES"
+    declared = set(ROUTE_ROLES) | SIGNED_ROUTES
+    assert sorted(routes - declared) == [], "new routes: add them to ROUTE_ROLES with the role they need"
+    assert sorted(declared - routes) == [], "routes gone: remove them from ROUTE_ROLES"
     assert all(role is not None for (_, path), role in ROUTE_ROLES.items() if path.startswith("/v1/"))
 
 
@@ -147,17 +175,35 @@ def test_an_expired_or_revoked_token_is_401_saying_so(
     assert "ask an admin" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("caller", CALLERS)
+def test_signed_routes_take_no_token_and_refuse_a_missing_signature(
+    client: TestClient, callers: dict[str, dict[str, str]], caller: str
+) -> None:
+    for method, path in sorted(SIGNED_ROUTES):
+        response = client.request(method, fill(path, NOBODYS), headers=callers[caller])
+
+        assert response.status_code == 403, f"{method} {path}"
+        assert response.json() == {"detail": "malformed signed URL"}
+
+
 def test_every_route_answers_404_for_another_tenants_ids(
     client: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant, other_tenant: SeededTenant
 ) -> None:
     foreign_token_id, _ = add_token(pg_sessions, other_tenant.id, Role.VIEWER, "foreign")
-    foreign = {"device_id": other_tenant.device_ids[0], "token_id": str(foreign_token_id)}
+    foreign_file_id = add_file(pg_sessions, other_tenant, other_tenant.device_ids[0], "foreign")
+    foreign_command_id = add_command(pg_sessions, other_tenant.device_ids[0])
+    foreign = {"device_id": other_tenant.device_ids[0], "token_id": str(foreign_token_id), "id": str(foreign_file_id)}
+    # `{id}` is a command's id under /v1/commands, a file's elsewhere.
+    foreign_command = foreign | {"id": str(foreign_command_id)}
     with_ids = [(m, p) for (m, p), role in ROUTE_ROLES.items() if "{" in p and role is not None]
     assert {name for _, path in with_ids for name in re.findall(r"\{(\w+)\}", path)} <= set(foreign)
 
     answers = {
         f"{method} {path}": client.request(
-            method, fill(path, foreign), headers=tenant.headers, json=BODIES.get((method, path))
+            method,
+            fill(path, foreign_command if path.startswith("/v1/commands/") else foreign),
+            headers=tenant.headers,
+            json=BODIES.get((method, path)),
         ).status_code
         for method, path in with_ids
     }
@@ -167,6 +213,9 @@ def test_every_route_answers_404_for_another_tenants_ids(
         vehicle = session.scalars(select(Vehicle).where(Vehicle.device_id == other_tenant.device_ids[0])).one()
         assert (vehicle.tenant_id, vehicle.label) == (other_tenant.id, None)
         assert session.get_one(ApiToken, foreign_token_id).revoked_at is None
+        assert session.get_one(File, foreign_file_id).legal_hold is False
+        assert session.get_one(Command, foreign_command_id).state == "queued"
+        assert session.scalars(select(Command).where(Command.tenant_id == tenant.id)).all() == []
 
 
 def test_body_ids_of_another_tenant_are_not_found_or_taken(

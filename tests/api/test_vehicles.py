@@ -20,7 +20,8 @@ def test_lists_own_vehicles_ordered_by_device_id(
     assert response.status_code == 200
     items = response.json()["items"]
     assert [v["device_id"] for v in items] == tenant.device_ids
-    assert set(items[0]) == {"device_id", "label", "plate", "created_at"}
+    assert set(items[0]) == {"device_id", "label", "plate", "tachograph_required", "created_at"}
+    assert items[0]["tachograph_required"] is True
     assert items[0]["created_at"].endswith(("Z", "+00:00"))
 
 

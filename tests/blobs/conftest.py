@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from api.app import create_app
 from fleet.blobs.keys import file_key
-from fleet.blobs.local import LocalBlobStore
+from fleet.blobs.local import DEFAULT_BASE_URL, LocalBlobStore
 from fleet.blobs.s3 import S3BlobStore
 from fleet.blobs.store import BlobStore
-from fleet.settings import S3SseMode
-from tests.blobs.endpoint import LocalEndpoint
+from fleet.settings import ApiSettings, S3SseMode, SharedSettings
+from tests.fixtures.api_server import ApiServer
 from tests.fixtures.s3 import REGION, SeaweedServer
 
 SIGNING_KEY = b"k" * 16 + b"0123456789abcdef"
@@ -45,12 +46,14 @@ def s3_store(s3: SeaweedServer, s3_bucket: str) -> S3BlobStore:
 
 @pytest.fixture
 def local_store(tmp_path: Path) -> Iterator[LocalBlobStore]:
-    """A local store in a temp dir, its signed URLs served by a stand-in of the API's endpoint."""
-    endpoint = LocalEndpoint()
-    store = LocalBlobStore(tmp_path / "blobs", SIGNING_KEY, endpoint.base_url)
-    endpoint.serve(store)
+    """A local store in a temp dir, its signed URLs served by the API's blob endpoint (uvicorn, a real socket)."""
+    server = ApiServer()
+    store = LocalBlobStore(tmp_path / "blobs", SIGNING_KEY, server.url + DEFAULT_BASE_URL)
+    # The blob endpoint never touches the database: the app's engine is never connected.
+    shared = SharedSettings(database_url=f"sqlite:///{tmp_path / 'unused.db'}", data_dir=tmp_path)
+    server.serve(create_app(shared, ApiSettings(), blob_store=store))
     yield store
-    endpoint.close()
+    server.close()
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -1,7 +1,7 @@
 """The behaviour both blob stores share, run against each: the local store and S3 on a real SeaweedFS.
 
 Bytes travel as a unit sends them: plain HTTP requests (httpx) with the presigned URL and headers, and nothing
-else; the local store's URLs are served by a stand-in of the API's endpoint (tests/blobs/endpoint.py).
+else; the local store's URLs are served by the API's blob endpoint (`/v1/blobs`, uvicorn on a loopback port).
 """
 
 import hashlib

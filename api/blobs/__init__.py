@@ -1,0 +1,1 @@
+"""The local blob store's endpoint: signed upload and download URLs, served by the API (no bearer token)."""

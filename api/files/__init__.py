@@ -1,0 +1,1 @@
+"""Files of a tenant's units (tachograph downloads, clips, logs): their state, their bytes, legal holds."""
