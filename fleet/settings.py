@@ -187,6 +187,30 @@ class SimSettings(BaseSettings):
     # Each bus connects as its device id with the password from this file (`fleet vehicle add
     # --credentials-out`); without it the buses connect anonymously, which only a development broker allows.
     credentials_file: Path | None = None
+    # Tachograph downloads, compressed for demos (EU 581/2010: the vehicle unit every 90 days, each driver card every
+    # 28, the bounds here). Each bus downloads its vehicle unit 10-120 s after the start, then at this period, so
+    # `fleet up`'s twenty buses show about nine downloads in the first minute; its driver's card at a random phase
+    # of the card period, so card downloads are spread over the fleet.
+    tachograph_vu_interval_seconds: float = Field(default=HOUR, ge=1.0, le=90 * DAY, allow_inf_nan=False)
+    tachograph_card_interval_seconds: float = Field(default=HOUR / 2, ge=1.0, le=28 * DAY, allow_inf_nan=False)
+    # Harsh-braking incidents per bus and hour, each filmed as a 20 s clip offered 10 s after it: at 10, twenty
+    # buses offer about three clips in the first minute (some 60 MB an hour of clips). 0: no clips; 3600 at most.
+    clips_per_hour: float = Field(default=10.0, ge=0, le=HOUR, allow_inf_nan=False)
+    # The share of uploads cut after about half their bytes, as a 3G drop-out cuts them; the unit offers again and
+    # resumes (a multipart upload sends only the missing parts). 1: every upload is cut, and files end failed.
+    upload_interrupt_probability: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+    # Threads uploading for the whole fleet: uploads wait for a free one. A few keep `fleet up` light on a small
+    # machine; 64 at most, since a simulator is not a load generator for object storage.
+    upload_workers: int = Field(default=4, ge=1, le=64)
+    # The share of commands a bus fails with a plausible fault of its display, tachograph or camera: one in twenty
+    # shows failures in a demo without drowning the successes. 1: every command that could be done fails.
+    command_failure_probability: float = Field(default=0.05, ge=0, le=1, allow_inf_nan=False)
+    # How far back a bus's cameras keep video: a clip requested for an older window is rejected. A day is typical of
+    # a bus's recorder; 30 days at most, as long as any downlink message lives.
+    clip_buffer_hours: float = Field(default=24.0, gt=0, le=30 * 24, allow_inf_nan=False)
+    # How long a bus is off the broker after a `reboot` command: a unit's boot. 0: it reconnects at once; 300 at most,
+    # since a bus gone longer is broken rather than rebooting.
+    reboot_seconds: float = Field(default=5.0, ge=0, le=300, allow_inf_nan=False)
 
 
 class BrokerSettings(BaseSettings):

@@ -1,4 +1,4 @@
-"""One bus unit's MQTT connection: status and last will, QoS 1 uplink, store-and-forward while unreachable."""
+"""One bus unit's MQTT connection: status and last will, QoS 1 uplink, store-and-forward, downlink, reboots."""
 
 import logging
 import threading
@@ -8,10 +8,12 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
+from pydantic import TypeAdapter, ValidationError
 
 from fleet.contract.codec import encode_message
+from fleet.contract.downlink import FileGrantMessage
 from fleet.contract.records import Record, StatusRecord
-from fleet.contract.topics import Stream, uplink_topic
+from fleet.contract.topics import Stream, downlink_topic, uplink_topic
 from fleet.mqtt.client import make_client
 from fleet.mqtt.url import MqttEndpoint
 from vehicle_sim.outbox import Outbox
@@ -22,6 +24,15 @@ logger = logging.getLogger(__name__)
 QOS = 1
 # The broker publishes the last will 1.5 keepalives after a unit falls silent: 45 s for a vanished bus.
 KEEPALIVE_S = 30
+# The answers to file offers and the commands (of DOWNLINK_SUFFIXES; fleet.files, fleet.commands and fleet.outbox
+# name them too, but import the database), and the MQTT v5 user property by which a repeated downlink is known.
+GRANT_SUFFIX = "file/grant"
+COMMAND_SUFFIX = "cmd"
+MESSAGE_ID_PROPERTY = "fleet-message-id"
+# How long a rebooting unit waits for the broker's acknowledgement of what it sent last: paho sends again what is
+# unacknowledged after reconnecting, which would put the offline status after the new online one.
+REBOOT_FLUSH_S = 2.0
+_ANSWERS: TypeAdapter[FileGrantMessage] = TypeAdapter(FileGrantMessage)
 
 
 def utc_now() -> datetime:
@@ -45,11 +56,19 @@ class Device:
     ) -> None:
         self.device_id = device_id
         self._status_topic = uplink_topic(device_id, Stream.STATUS)
+        self._grant_topic = downlink_topic(device_id, GRANT_SUFFIX)
+        self._command_topic = downlink_topic(device_id, COMMAND_SUFFIX)
+        # Set by the owners of the unit's files and commands: called on the network thread with each message.
+        self.on_file_answer: Callable[[FileGrantMessage], None] | None = None
+        self.on_command: Callable[[bytes, str | None], None] | None = None
         self._clock = clock
         self._outbox = Outbox(device_id)
         self._lock = threading.Lock()
         self._ready = False
-        self._stopping = False
+        # Set once for good by a clean stop; a reboot under way ends its wait for it.
+        self._stopping = threading.Event()
+        self._rebooting = False
+        self._rebooter: threading.Thread | None = None
         # Status records come in pairs per connection: online seq n when connected, offline n + 1 as the will.
         self._next_status_seq = 0
         self._pending_online: StatusRecord | None = None
@@ -59,6 +78,8 @@ class Device:
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
         self._endpoint = endpoint
 
     @property
@@ -99,34 +120,73 @@ class Device:
     def announce_offline(self) -> mqtt.MQTTMessageInfo | None:
         """Begin a clean stop: publish the retained offline status (None when not connected)."""
         with self._lock:
-            self._stopping = True
-            if not self._ready or self._offline is None:
-                return None
-            offline = _status("offline", self._offline.seq, self._clock())
-            return self._client.publish(self._status_topic, encode_message([offline]), qos=QOS, retain=True)
+            self._stopping.set()
+            return self._publish_offline()
 
     def disconnect(self) -> None:
         """Send DISCONNECT (so the broker drops the will) and stop reconnecting."""
         with self._lock:
-            self._stopping = True
+            self._stopping.set()
             if self._outbox.held:
                 logger.info("%s stops with %d unsent buffered records", self.device_id, self._outbox.held)
         self._client.disconnect()
 
     def join(self) -> None:
-        """Wait for the network thread to end (at most about a second after `disconnect`)."""
+        """Wait for the network thread (and a reboot under way) to end, at most about a second after `disconnect`."""
+        if self._rebooter is not None:
+            self._rebooter.join()
         self._client.loop_stop()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Clean stop of this device alone: offline status, disconnect, join."""
-        info = self.announce_offline()
-        if info is not None:
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                logger.debug("%s offline status not confirmed", self.device_id)
+        self._confirm(self.announce_offline(), timeout)
         self.disconnect()
         self.join()
+
+    def reboot(self, downtime: float) -> None:
+        """Restart the unit in the background: offline status, DISCONNECT, `downtime` seconds away, connect again."""
+        with self._lock:
+            if self._stopping.is_set() or self._rebooting:
+                return
+            self._rebooting = True
+            self._rebooter = threading.Thread(
+                target=self._reboot, args=(downtime,), name=f"reboot-{self.device_id}", daemon=True
+            )
+        self._rebooter.start()
+
+    def _reboot(self, downtime: float) -> None:
+        with self._lock:
+            info = self._publish_offline()
+            # Records from now on wait in the outbox for the next connection.
+            self._ready = False
+        self._confirm(info, REBOOT_FLUSH_S)
+        self._client.disconnect()
+        self._client.loop_stop()
+        logger.info("%s rebooting: back in %.0f s", self.device_id, downtime)
+        if self._stopping.wait(downtime):
+            return
+        with self._lock:
+            # Under the lock, so a clean stop either comes first (and this stays down) or disconnects this connection.
+            if self._stopping.is_set():
+                return
+            self._rebooting = False
+            self.start()
+
+    def _publish_offline(self) -> mqtt.MQTTMessageInfo | None:
+        """Publish this connection's retained offline status (None when not connected); the caller holds the lock."""
+        if not self._ready or self._offline is None:
+            return None
+        offline = _status("offline", self._offline.seq, self._clock())
+        return self._client.publish(self._status_topic, encode_message([offline]), qos=QOS, retain=True)
+
+    def _confirm(self, info: mqtt.MQTTMessageInfo | None, timeout: float) -> None:
+        """Wait up to `timeout` for the broker to acknowledge the offline status."""
+        if info is None:
+            return
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            logger.debug("%s offline status not confirmed", self.device_id)
 
     # --- paho callbacks (network thread); they never raise ------------------------------------------
 
@@ -155,6 +215,9 @@ class Device:
         if online is None:
             logger.error("%s connected without a prepared status; staying quiet", self.device_id)
             return
+        # Every connection subscribes again (the session is not kept), before announcing itself online: the
+        # backend sends a unit its downlink once it is online.
+        client.subscribe([(self._grant_topic, QOS), (self._command_topic, QOS)])
         client.publish(self._status_topic, encode_message([online]), qos=QOS, retain=True)
         with self._lock:
             self._next_status_seq = online.seq + 2
@@ -171,6 +234,50 @@ class Device:
     ) -> None:
         with self._lock:
             self._ready = False
-            stopping = self._stopping
-        if not stopping:
+            quiet = self._stopping.is_set() or self._rebooting
+        if not quiet:
             logger.warning("%s lost the broker (%s); buffering until it is back", self.device_id, reason_code)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any], properties: Any
+    ) -> None:
+        topics = (self._grant_topic, self._command_topic)
+        for topic, code in zip(topics, reason_codes, strict=False):
+            if code.is_failure:
+                logger.warning("%s may not subscribe to %s: %s", self.device_id, topic, code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._command_topic:
+            self._take_command(message)
+        else:
+            self._take_file_answer(message)
+
+    def _take_command(self, message: mqtt.MQTTMessage) -> None:
+        handler = self.on_command
+        if handler is None:
+            logger.debug("%s takes no commands; ignoring one", self.device_id)
+            return
+        # A message of an MQTT 3.1.1 connection has no properties, and so no message id.
+        user_properties = getattr(getattr(message, "properties", None), "UserProperty", None) or []
+        message_id = dict(user_properties).get(MESSAGE_ID_PROPERTY)
+        try:
+            handler(bytes(message.payload), message_id)
+        except Exception:
+            # Raised here, it would end paho's network thread, and the bus with it.
+            logger.exception("%s failed to handle a command", self.device_id)
+
+    def _take_file_answer(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            answer = _ANSWERS.validate_json(message.payload)
+        except ValidationError as error:
+            logger.warning("%s ignores a malformed answer on %s: %s", self.device_id, message.topic, error)
+            return
+        handler = self.on_file_answer
+        if handler is None:
+            logger.debug("%s has no files; ignoring the answer for %s", self.device_id, answer.file_id)
+            return
+        try:
+            handler(answer)
+        except Exception:
+            # Raised here, it would end paho's network thread, and the bus with it.
+            logger.exception("%s failed to handle the answer for %s", self.device_id, answer.file_id)

@@ -1,4 +1,4 @@
-"""A simulated fleet: N buses over the bundled routes, one ticker publishing their pos and can streams."""
+"""A simulated fleet: N buses on the bundled routes, obeying commands; one ticker for their streams, one upload pool."""
 
 import contextlib
 import logging
@@ -6,8 +6,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from paho.mqtt.enums import MQTTProtocolVersion
 
@@ -16,8 +18,12 @@ from fleet.mqtt.credentials_file import read_credentials
 from fleet.mqtt.url import MqttEndpoint
 from fleet.settings import SimSettings
 from vehicle_sim.bus import Bus
+from vehicle_sim.commands import CommandUnit
 from vehicle_sim.coverage import Coverage
 from vehicle_sim.device import Device, utc_now
+from vehicle_sim.files import FileUnit
+from vehicle_sim.recordings import Recorder
+from vehicle_sim.reporting import Reporting
 from vehicle_sim.routes import Route, bundled_routes
 
 logger = logging.getLogger(__name__)
@@ -29,6 +35,9 @@ CONNECT_WAIT_S = 2.0
 # Of the 2 s allowed for a clean shutdown, how long to wait for the brokers' acks of the offline status;
 # the rest covers paho's network threads, which notice a disconnect within a second.
 OFFLINE_ACK_BUDGET_S = 0.8
+# The ticker's longest sleep: coverage and files move at least this often, whatever a bus's reporting intervals, so
+# an upload granted to a bus reporting hourly still starts within a second.
+MAX_TICK_S = 1.0
 
 
 def device_id_for(prefix: str, number: int) -> str:
@@ -38,11 +47,14 @@ def device_id_for(prefix: str, number: int) -> str:
 
 @dataclass(slots=True)
 class SimulatedBus:
-    """One bus: its motion model, its coverage and its MQTT connection."""
+    """One bus: its motion model, its coverage, its MQTT connection, its files, commands and reporting intervals."""
 
     bus: Bus
     coverage: Coverage
     device: Device
+    files: FileUnit
+    commands: CommandUnit
+    reporting: Reporting
     covered: bool = True
 
 
@@ -70,6 +82,10 @@ class SimulatedFleet:
         # (not bit for bit: the model is stepped to wall-clock tick times, which jitter).
         self.seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**32)
         start = clock()
+        # Shared by every bus; its threads start as uploads come.
+        self._uploads = ThreadPoolExecutor(settings.upload_workers, thread_name_prefix="sim-upload")
+        # Set at close: running uploads stop at their next chunk, and their outcomes are not reported.
+        self._stopping = threading.Event()
         self.buses: list[SimulatedBus] = []
         for number in range(1, settings.vehicles + 1):
             device_id = device_id_for(settings.prefix, number)
@@ -85,7 +101,32 @@ class SimulatedFleet:
                 random.Random(f"{self.seed}/{device_id}/coverage"), settings.dropout_probability_per_minute, start
             )
             device = Device(device_id, _as_device(endpoint, device_id, passwords), protocol, clock)
-            self.buses.append(SimulatedBus(bus, coverage, device))
+            recorder = Recorder(device_id, f"{self.seed}/{device_id}/files", start, settings)
+            files = FileUnit(
+                device_id,
+                recorder.due,
+                device.send,
+                self._uploads,
+                self._stopping,
+                clock,
+                random.Random(f"{self.seed}/{device_id}/uploads"),
+                settings.upload_interrupt_probability,
+            )
+            reporting = Reporting(settings.pos_interval_seconds, settings.can_interval_seconds)
+            commands = CommandUnit(
+                device_id,
+                device.send,
+                recorder.requested,
+                files.request,
+                reporting,
+                partial(device.reboot, settings.reboot_seconds),
+                clock,
+                random.Random(f"{self.seed}/{device_id}/commands"),
+                settings.command_failure_probability,
+            )
+            device.on_file_answer = files.answer
+            device.on_command = commands.receive
+            self.buses.append(SimulatedBus(bus, coverage, device, files, commands, reporting))
         logger.info(
             "simulating %d buses on %d routes (seed %d)", len(self.buses), min(len(routes), len(self.buses)), self.seed
         )
@@ -103,36 +144,38 @@ class SimulatedFleet:
                 return False
         return True
 
-    def tick(self, now: datetime, pos: bool, can: bool) -> None:
-        """Advance every bus to `now` and send the due records."""
+    def tick(self, now: datetime, now_mono: float) -> float:
+        """Advance every bus to `now`, send the records due at `now_mono` and move its files along.
+
+        Returns when the next records are due (monotonic seconds), at most MAX_TICK_S ahead.
+        """
+        wake = now_mono + MAX_TICK_S
         for simulated in self.buses:
             simulated.bus.step(now)
             covered = simulated.coverage.covered(now)
             if covered != simulated.covered:
                 self._log_coverage(simulated, covered)
                 simulated.covered = covered
+            simulated.commands.covered = covered
+            pos, can, next_due = simulated.reporting.poll(now_mono)
+            wake = min(wake, next_due)
             if pos:
                 simulated.device.send(Stream.POS, simulated.bus.position_record(), covered)
             if can:
                 simulated.device.send(Stream.CAN, simulated.bus.can_record(), covered)
+            simulated.files.tick(now, covered)
+        return wake
 
     def run(self, stop: threading.Event) -> None:
-        """Tick at the configured pos and can intervals until `stop` is set."""
-        pos_every, can_every = self.settings.pos_interval_seconds, self.settings.can_interval_seconds
-        next_pos = next_can = time.monotonic()
+        """Tick at each bus's pos and can intervals, and at least every MAX_TICK_S, until `stop` is set."""
         while not stop.is_set():
-            now_mono = time.monotonic()
-            pos_due, can_due = now_mono >= next_pos, now_mono >= next_can
-            if pos_due or can_due:
-                self.tick(self._clock(), pos=pos_due, can=can_due)
-            if pos_due:
-                next_pos = _next_deadline(next_pos, pos_every, now_mono)
-            if can_due:
-                next_can = _next_deadline(next_can, can_every, now_mono)
-            stop.wait(max(0.0, min(next_pos, next_can) - time.monotonic()))
+            wake = self.tick(self._clock(), time.monotonic())
+            stop.wait(max(0.0, wake - time.monotonic()))
 
     def close(self) -> None:
         """Publish every bus's offline status, then disconnect them all; within about 2 s even without a broker."""
+        self._stopping.set()
+        self._uploads.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + OFFLINE_ACK_BUDGET_S
         pending = [s.device.announce_offline() for s in self.buses]
         for info in pending:
@@ -163,15 +206,6 @@ def _as_device(endpoint: MqttEndpoint, device_id: str, passwords: Mapping[str, s
     if passwords is None or device_id not in passwords:
         return endpoint
     return replace(endpoint, username=device_id, password=passwords[device_id])
-
-
-def _next_deadline(previous: float, interval: float, now: float) -> float:
-    """The next tick time; a ticker that fell behind skips the missed ticks rather than bursting."""
-    following = previous + interval
-    if following <= now:
-        logger.debug("ticker fell %.2f s behind; skipping missed ticks", now - following)
-        return now + interval
-    return following
 
 
 def run_simulation(
