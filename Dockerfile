@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every fleet process: `fleet migrate`, `fleet ingest`, `fleet dispatcher`, `fleet api`, `fleet sim`, ...
+# One image for every fleet process: `fleet migrate`, `fleet ingest`, `fleet dispatcher`, `fleet worker`, `fleet api`, `fleet sim`, ...
 #   docker build -t fleet:0.1.0 .
 #   docker run --rm fleet:0.1.0 api --host 0.0.0.0
 # The base tag is pinned; bump both stages together (and pin the digest in your registry mirror if you can).
@@ -22,6 +22,7 @@ COPY pyproject.toml README.md ./
 COPY fleet ./fleet
 COPY ingest ./ingest
 COPY dispatcher ./dispatcher
+COPY worker ./worker
 COPY api ./api
 COPY vehicle_sim ./vehicle_sim
 COPY cli ./cli

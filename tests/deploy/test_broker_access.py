@@ -188,6 +188,8 @@ def test_each_workload_has_its_own_identity(chart_renders: dict[str, list[dict[s
         # The dispatcher publishes the downlink as fleet-publisher, like the API, and administers nothing.
         assert users[("fleet-dispatcher", "FLEET_MQTT_URL")] == ServiceIdentity.PUBLISHER.value
         assert ("fleet-dispatcher", "FLEET_BROKER_ADMIN_URL") not in users
+        # The worker uses no MQTT at all: it reaches the units through the outbox.
+        assert not [key for key in users if key[0] == "fleet-worker"]
         # The API issues vehicle credentials; the bootstrap writes the admin into the plugin's file.
         assert users[("fleet-api", "FLEET_BROKER_ADMIN_URL")] == admin
         assert users[("fleet-mosquitto", "FLEET_BROKER_ADMIN_URL")] == admin
@@ -300,7 +302,8 @@ def test_chart_made_broker_secret_needs_every_password() -> None:
     existing = render({**ALL_ON, "mqtt": {"existingSecret": "broker-identities"}})
     assert "fleet-mqtt" not in by_kind(existing, "Secret")
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for _, _, _, env in mqtt_urls(existing) for e in env.values()
-            if "secretKeyRef" in e.get("valueFrom", {}) and e["name"] != "FLEET_DATABASE_URL"}  # fmt: skip
+            if "secretKeyRef" in e.get("valueFrom", {}) and e["name"] != "FLEET_DATABASE_URL"
+            and not e["name"].startswith("FLEET_S3_")}  # fmt: skip
     assert refs == {"broker-identities"}
 
 
@@ -326,7 +329,7 @@ def test_overlays_provide_the_broker_secret_the_base_reads(overlay_objects: dict
         for where, _variable, _entry, env in mqtt_urls(objects):
             for entry in env.values():
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
-                if ref and entry["name"] != "FLEET_DATABASE_URL":
+                if ref and entry["name"] != "FLEET_DATABASE_URL" and not entry["name"].startswith("FLEET_S3_"):
                     assert ref["key"] in keys, (overlay, where, ref)
                     if overlay == "dev":
                         assert ref["name"] == generated["metadata"]["name"], (where, ref)

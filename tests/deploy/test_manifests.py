@@ -39,6 +39,12 @@ ALL_ON: dict[str, Any] = {
     "mqtt": {"ingestPassword": "ingest-pw", "publisherPassword": "publisher-pw", "adminPassword": "admin-pw"},
     "simulator": {"enabled": True},
     "mosquitto": {"enabled": True, "deviceService": {"enabled": True, "loadBalancerSourceRanges": ["100.64.0.0/10"]}},
+    # The demo store (so the worker is deployed), reached by the units under a public name.
+    "objectStorage": {
+        "existingSecret": "fleet-s3",
+        "publicEndpointUrl": "https://s3.fleet.example.com",
+        "demo": {"enabled": True},
+    },
     "ingressRoute": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "certResolver": "le"}},
     "ingress": {"enabled": True, "host": "fleet.example.com", "tls": {"enabled": True, "secretName": "fleet-tls"}},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -47,6 +53,7 @@ ALL_ON: dict[str, Any] = {
     "networkPolicy": {
         "apiFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}],
         "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "objectStorageFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}],
         "egress": {
             "enabled": True,
             "extraRules": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 5432}]}],
@@ -87,9 +94,29 @@ def tool(name: str) -> str:
     return found
 
 
+# The one value every install must set (the chart refuses to render without object storage): the smallest values
+# that render, which the tests call the defaults.
+REQUIRED: dict[str, Any] = {"objectStorage": {"bucket": "fleet-files"}}
+
+
+def with_required(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`values` over REQUIRED, merged key by key."""
+
+    def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+        merged = dict(base)
+        for key, value in over.items():
+            if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+                merged[key] = merge(base[key], value)
+            else:
+                merged[key] = value
+        return merged
+
+    return merge(REQUIRED, values or {})
+
+
 def render(values: Mapping[str, Any] | None = None, api_versions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The chart's objects for these values."""
-    return render_k8s.documents(render_k8s.render_chart(values or {}, api_versions=api_versions))
+    """The chart's objects for these values (over REQUIRED)."""
+    return render_k8s.documents(render_k8s.render_chart(with_required(values), api_versions=api_versions))
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -181,7 +208,8 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", dist, source, cwd=tmp_path)
     (wheel,) = dist.glob("fleet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for required in ("cli/main.py", "fleet/db/alembic.ini", "ingest/service.py", "dispatcher/service.py", "api/app.py"):
+    required_files = ("cli/main.py", "fleet/db/alembic.ini", "ingest/service.py", "dispatcher/service.py")
+    for required in (*required_files, "worker/service.py", "api/app.py"):
         assert required in names, f"{required} is missing from the wheel"
     assert any(n.startswith("fleet/db/migrations/versions/") and n.endswith(".py") for n in names)
     assert any(n.startswith("fleet/contract/schemas/v1/") and n.endswith(".json") for n in names)
@@ -197,7 +225,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     run(python, "-m", "pip", "check", cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = run(venv / "bin" / "fleet", "--help", cwd=tmp_path, env=env)
-    for command in ("migrate", "ingest", "dispatcher", "api", "sim", "tenant", "vehicle", "up"):
+    for command in ("migrate", "ingest", "dispatcher", "worker", "api", "sim", "tenant", "vehicle", "up"):
         assert command in result.stdout
     # Imported from the venv, not from the working tree.
     where = run(python, "-c", "import cli, fleet; print(cli.__file__, fleet.__file__)", cwd=tmp_path, env=env)
@@ -232,17 +260,19 @@ def compose() -> dict[str, Any]:
     return data
 
 
-# The broker passwords compose requires (no defaults): placeholders for the checks, never used anywhere.
+# The broker passwords and the object store's secret key compose requires (no defaults): placeholders for the
+# checks, never used anywhere.
 COMPOSE_SECRETS = {
     "MQTT_ADMIN_PASSWORD": "placeholder-admin",
     "MQTT_INGEST_PASSWORD": "placeholder-ingest",
     "MQTT_PUBLISHER_PASSWORD": "placeholder-publisher",
+    "S3_SECRET_ACCESS_KEY": "placeholder-s3-secret",
 }
 
 
 def compose_environment(**extra: str) -> dict[str, str]:
     """The caller's environment without any setting of the stack (so its defaults apply), plus `extra`."""
-    prefixes = ("FLEET_", "POSTGRES_", "GRAFANA_", "TRAEFIK_", "MQTT_")
+    prefixes = ("FLEET_", "POSTGRES_", "GRAFANA_", "TRAEFIK_", "MQTT_", "S3_")
     return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
 
 
@@ -251,7 +281,8 @@ def test_compose_config_is_valid() -> None:
 
 
 def test_compose_has_no_default_broker_passwords() -> None:
-    """Without the three passwords compose refuses to start instead of running with a guessable one."""
+    """Without the broker passwords or the object store's key compose refuses to start instead of running with a
+    guessable one."""
     for missing in COMPOSE_SECRETS:
         given = {k: v for k, v in COMPOSE_SECRETS.items() if k != missing}
         result = subprocess.run(
@@ -305,7 +336,7 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
     services = compose["services"]
     fleet = {name: s for name, s in services.items() if s.get("image") == "fleet:local"}
     assert set(fleet) >= {"migrate", "broker-certs", "broker-bootstrap", "register-demo-buses", "ingest-1", "ingest-2"}
-    assert set(fleet) >= {"api", "sim", "dispatcher"}
+    assert set(fleet) >= {"api", "sim", "dispatcher", "worker"}
     assert all(s.get("build") == "." for s in fleet.values()), "every fleet service builds ./Dockerfile"
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
@@ -320,7 +351,7 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
     ingest = [services["ingest-1"], services["ingest-2"]]
     assert len({s["environment"]["FLEET_INGEST_CLIENT_ID"] for s in ingest}) == 2, "distinct client ids"
     assert {s["environment"]["FLEET_INGEST_SHARE_GROUP"] for s in ingest} == {"ingest"}
-    for name in ("ingest-1", "ingest-2", "dispatcher", "api"):
+    for name in ("ingest-1", "ingest-2", "dispatcher", "worker", "api"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
@@ -343,18 +374,60 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
     assert [t for c in job["static_configs"] for t in c["targets"]] == [f"dispatcher:{port}"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["migrate"]
-    for name in ("postgres", "mosquitto", "prometheus", "grafana", "traefik"):
+    for name in ("postgres", "mosquitto", "prometheus", "grafana", "traefik", "s3"):
         assert "healthcheck" in services[name], name
+
+
+def test_compose_runs_the_worker_against_the_object_store(compose: dict[str, Any]) -> None:
+    """MinIO (pinned) with a health check, a one-shot bucket job, and the API and the worker on that bucket."""
+    from fleet.settings import BlobSettings
+
+    services = compose["services"]
+    s3, bucket_job, worker, api = services["s3"], services["s3-bucket"], services["worker"], services["api"]
+    assert re.fullmatch(r"minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", s3["image"]), s3["image"]
+    assert re.fullmatch(r"minio/mc:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", bucket_job["image"])
+    assert s3["healthcheck"]["test"][:2] == ["CMD", "mc"]
+    assert any(v.startswith("s3-data:") for v in s3["volumes"]), "the objects survive `docker-compose down`"
+    # Published on the host's loopback only; the units of the compose network use s3:9000.
+    assert all(str(port).startswith("127.0.0.1:") for port in s3.get("ports", []))
+    assert bucket_job["restart"] == "no"
+    assert bucket_job["depends_on"]["s3"]["condition"] == "service_healthy"
+
+    # The worker: no MQTT, health and metrics on 9104 for Prometheus, after the bucket exists.
+    assert worker["command"] == ["worker"]
+    assert worker["depends_on"]["s3-bucket"]["condition"] == "service_completed_successfully"
+    env = worker["environment"]
+    assert "FLEET_MQTT_URL" not in env and "FLEET_BROKER_ADMIN_URL" not in env
+    assert env["FLEET_WORKER_HTTP_HOST"] == "0.0.0.0"
+    port = env.get("FLEET_WORKER_HTTP_PORT", "9104")
+    assert f"127.0.0.1:{port}/readyz" in " ".join(worker["healthcheck"]["test"])
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    (job,) = [j for j in scrape if j["job_name"] == "fleet-worker"]
+    assert [t for c in job["static_configs"] for t in c["targets"]] == [f"worker:{port}"]
+
+    # The API and the worker share one store, reached at the s3 service; the bucket job makes that bucket.
+    s3_env = {k: v for k, v in env.items() if k.startswith("FLEET_S3_")}
+    assert {k: v for k, v in api["environment"].items() if k.startswith("FLEET_S3_")} == s3_env
+    assert s3_env["FLEET_S3_ENDPOINT_URL"] == "http://s3:9000"
+    assert s3_env["FLEET_S3_PUBLIC_ENDPOINT_URL"] == "${FLEET_S3_PUBLIC_ENDPOINT_URL:-http://s3:9000}"
+    assert f"fleet/{s3_env['FLEET_S3_BUCKET']}" in " ".join(bucket_job["command"])
+    assert s3["environment"]["MINIO_ROOT_USER"] == s3_env["FLEET_S3_ACCESS_KEY_ID"]
+    assert s3["environment"]["MINIO_ROOT_PASSWORD"] == s3_env["FLEET_S3_SECRET_ACCESS_KEY"]
+    # What the services would read, with the variables' defaults and a placeholder key, passes BlobSettings.
+    resolved = {k: re.sub(r"\$\{[A-Z0-9_]+:[-?]([^}]*)\}", r"\1", v) for k, v in s3_env.items()}
+    resolved["FLEET_S3_SECRET_ACCESS_KEY"] = COMPOSE_SECRETS["S3_SECRET_ACCESS_KEY"]
+    settings = BlobSettings(**{k.removeprefix("FLEET_").lower(): v for k, v in resolved.items()})
+    assert settings.uses_s3 and settings.s3_public_endpoint_url == "http://s3:9000"
 
 
 # --- Helm chart ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", [{}, ALL_ON], ids=["defaults", "all-on"])
+@pytest.mark.parametrize("values", [REQUIRED, ALL_ON], ids=["defaults", "all-on"])
 def test_chart_lints(values: dict[str, Any]) -> None:
     import helm_python
 
-    report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
+    report = helm_python.lint(CHART, with_required(values), strict=True, kube_version=f"v{KUBE_VERSION}")
     findings = [m for m in report["messages"] if m["severity"] >= 2]
     assert not report["errors"] and not findings, report
 
@@ -385,7 +458,12 @@ def test_all_on_render_is_valid(all_on_objects: list[dict[str, Any]], tmp_path: 
         ("ServiceMonitor", "fleet-api"),
         ("ServiceMonitor", "fleet-ingest"),
         ("ServiceMonitor", "fleet-dispatcher"),
+        ("ServiceMonitor", "fleet-worker"),
         ("PrometheusRule", "fleet"),
+        ("Deployment", "fleet-worker"),
+        ("StatefulSet", "fleet-s3"),
+        ("Job", "fleet-s3-bucket"),
+        ("ConfigMap", "fleet-object-storage"),
         ("Deployment", "fleet-simulator"),
         ("StatefulSet", "fleet-mosquitto"),
         ("Secret", "fleet-database"),
@@ -536,7 +614,7 @@ def test_crd_objects_have_required_fields_and_point_at_rendered_services(
             assert endpoint["port"] in ports
             jobs |= {r["replacement"] for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"}
     # The alert rules select on these job names.
-    assert jobs == {"fleet-api", "fleet-ingest", "fleet-dispatcher"}
+    assert jobs == {"fleet-api", "fleet-ingest", "fleet-dispatcher", "fleet-worker"}
 
 
 def test_prometheus_rule_carries_the_alerts_file(all_on_objects: list[dict[str, Any]]) -> None:
@@ -556,6 +634,9 @@ def test_values_schema_rejects_typos() -> None:
         ({"serviceMonitr": {"enabled": True}}, "serviceMonitr"),
         ({"api": {"autoscaling": {"enable": True}}}, "enable"),
         ({"dispatcher": {"batchSise": 50}}, "batchSise"),
+        ({"worker": {"pollInterval": 1}}, "pollInterval"),
+        ({"objectStorage": {"endpoint": "http://minio:9000"}}, "endpoint"),
+        ({"objectStorage": {"demo": {"enable": True}}}, "enable"),
     ]
     for typo, key in typos:
         with pytest.raises(helm_python.HelmValuesError, match=key):
@@ -575,6 +656,23 @@ def test_values_schema_rejects_typos() -> None:
     for bad in out_of_bounds:
         with pytest.raises(helm_python.HelmValuesError):
             render({"dispatcher": bad})
+    # The worker's too (WorkerSettings), and the object store's as BlobSettings checks them.
+    for bad in [{"batchSize": 0}, {"batchSize": 1001}, {"pollIntervalSeconds": 0.01}, {"lifecycleIntervalSeconds": 0}]:
+        with pytest.raises(helm_python.HelmValuesError):
+            render({"worker": bad})
+    bad_storage: list[dict[str, Any]] = [
+        {"bucket": "Fleet_Files"},  # S3 bucket naming
+        {"bucket": "ab"},
+        {"bucket": "fleet-files", "endpointUrl": "minio:9000"},  # no scheme
+        {"bucket": "fleet-files", "publicEndpointUrl": "ftp://s3.example.com"},
+        {"bucket": "fleet-files", "region": "EU Central"},
+        {"bucket": "fleet-files", "sse": "aes256"},
+        {"bucket": "fleet-files", "kmsKeyId": "alias/fleet"},  # a KMS key without aws:kms
+        {"bucket": "fleet-files", "existingSecret": "Fleet S3"},
+    ]
+    for bad in bad_storage:
+        with pytest.raises(helm_python.HelmValuesError):
+            render({"objectStorage": bad})
 
 
 def test_every_value_is_documented() -> None:
@@ -651,7 +749,7 @@ def test_pods_are_locked_down_and_probed(all_on_objects: list[dict[str, Any]]) -
             assert "checksum/config" in template["metadata"].get("annotations", {}), name
 
     workloads = {**by_kind(all_on_objects, "Deployment"), **by_kind(all_on_objects, "StatefulSet")}
-    for name in ("fleet-api", "fleet-ingest", "fleet-dispatcher"):
+    for name in ("fleet-api", "fleet-ingest", "fleet-dispatcher", "fleet-worker"):
         (container,) = workloads[name]["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
@@ -732,6 +830,214 @@ def test_dispatcher_can_be_left_out_and_keeps_its_grace_period() -> None:
         render({"dispatcher": {"ackTimeoutSeconds": 20, "terminationGracePeriodSeconds": 20}})
 
 
+def _env(container: dict[str, Any], objects: list[dict[str, Any]]) -> dict[str, str]:
+    """A container's literal environment as the kubelet builds it: its ConfigMaps (envFrom), then its `env` values;
+    a variable from a Secret appears as `secret:<name>/<key>`."""
+    config_maps = by_kind(objects, "ConfigMap")
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]]["data"])
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        elif "secretKeyRef" in entry.get("valueFrom", {}):
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = f"secret:{ref['name']}/{ref['key']}"
+    return env
+
+
+def _container(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (container,) = by_kind(objects, kind)[name]["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_worker_is_a_deployment_with_its_settings_scraped_and_fenced(
+    all_on_objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet.settings import BlobSettings, WorkerSettings
+
+    worker = by_kind(all_on_objects, "Deployment")["fleet-worker"]
+    assert worker["spec"]["replicas"] == 1
+    # Old and new pods side by side during a rollout are safe (SKIP LOCKED).
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = worker["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["worker"]
+    env = _env(container, all_on_objects)
+    # No MQTT: the worker talks to the units only through the outbox.
+    assert not {"FLEET_MQTT_URL", "FLEET_BROKER_ADMIN_URL", "MQTT_PASSWORD"} & env.keys()
+    assert not any(m["name"] == "mqtt-ca" for m in container["volumeMounts"])
+    assert env["FLEET_WORKER_HTTP_HOST"] == "0.0.0.0"
+    port = int(env["FLEET_WORKER_HTTP_PORT"])
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert port == 9104
+
+    # Every FLEET_WORKER_* and FLEET_S3_* variable is a setting (the settings ignore unknown ones), and together
+    # they pass WorkerSettings and BlobSettings (a placeholder for the Secret's values).
+    worker_vars = {name: value for name, value in env.items() if name.startswith("FLEET_WORKER_")}
+    assert set(worker_vars) <= {f"FLEET_WORKER_{name.upper()}" for name in WorkerSettings.model_fields}
+    s3_vars = {name: value for name, value in env.items() if name.startswith("FLEET_S3_")}
+    assert set(s3_vars) <= {f"FLEET_{name.upper()}" for name in BlobSettings.model_fields}
+    for name, value in {**worker_vars, **s3_vars}.items():
+        monkeypatch.setenv(name, "placeholder-key-value" if value.startswith("secret:") else value)
+    settings = WorkerSettings()
+    assert (settings.batch_size, settings.poll_interval_seconds, settings.lifecycle_interval_seconds) == (50, 1.0, 3600)
+    blobs = BlobSettings()
+    assert blobs.uses_s3 and blobs.s3_endpoint_url == "http://fleet-s3:9000"
+    assert blobs.s3_public_endpoint_url == "https://s3.fleet.example.com"
+    assert s3_vars["FLEET_S3_SECRET_ACCESS_KEY"] == "secret:fleet-s3/secret-access-key"
+    # The API reads the same store with the same key.
+    api_env = _env(_container(all_on_objects, "Deployment", "fleet-api"), all_on_objects)
+    assert {k: v for k, v in api_env.items() if k.startswith("FLEET_S3_")} == s3_vars
+    # Ingest and the dispatcher have no business with the store.
+    for kind, name in (("StatefulSet", "fleet-ingest"), ("Deployment", "fleet-dispatcher")):
+        assert not any(k.startswith("FLEET_S3_") for k in _env(_container(all_on_objects, kind, name), all_on_objects))
+    assert pod["terminationGracePeriodSeconds"] >= 30
+
+    # Scraped like the dispatcher: a headless Service that keeps unready pods (database lost) as targets.
+    service = by_kind(all_on_objects, "Service")["fleet-worker"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"].items() <= worker["spec"]["template"]["metadata"]["labels"].items()
+    assert by_kind(all_on_objects, "PodDisruptionBudget")["fleet-worker"]["spec"]["maxUnavailable"] == 1
+
+    # It serves only its metrics port, to the metrics source; with egress restricted it reaches DNS, the object
+    # store and the extra rules (PostgreSQL), and not the broker.
+    policy = by_kind(all_on_objects, "NetworkPolicy")["fleet-worker"]["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ingress["from"] == ALL_ON["networkPolicy"]["metricsFrom"]
+    release = {"app.kubernetes.io/name": "fleet", "app.kubernetes.io/instance": "fleet"}
+    store = {"to": [{"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": "s3"}}}]}
+    store["ports"] = [{"port": 9000, "protocol": "TCP"}]
+    assert store in policy["egress"]
+    assert store in by_kind(all_on_objects, "NetworkPolicy")["fleet-api"]["spec"]["egress"]
+    assert store not in by_kind(all_on_objects, "NetworkPolicy")["fleet-ingest"]["spec"]["egress"]
+    for rule in ALL_ON["networkPolicy"]["egress"]["extraRules"]:
+        assert rule in policy["egress"]
+    assert not [r for r in policy["egress"] if "mosquitto" in str(r)], "the worker never reaches the broker"
+
+
+def test_object_storage_is_required_and_checked() -> None:
+    """Without object storage the API would fall back to a folder of its own pod, which production refuses: the chart
+    fails instead, as it does for what BlobSettings would refuse in a crash-looping pod."""
+    import helm_python
+
+    with pytest.raises(helm_python.HelmRenderError, match=r"set objectStorage\.bucket"):
+        render_k8s.render_chart({})
+    # A bucket is enough: the worker is deployed, its ConfigMap rolls with the settings.
+    rendered = render_k8s.render_chart(REQUIRED)
+    objects = render_k8s.documents(rendered)
+    worker = by_kind(objects, "Deployment")["fleet-worker"]
+    assert "checksum/config" in worker["spec"]["template"]["metadata"]["annotations"]
+    assert 'bucket "fleet-files" at AWS S3 (us-east-1)' in rendered["fleet/templates/NOTES.txt"]
+    # worker.enabled=false leaves it out (one runs elsewhere).
+    off = render({**ALL_ON, "worker": {"enabled": False}}, api_versions=CRD_API_VERSIONS)
+    assert not [o for o in off if o["metadata"]["name"] == "fleet-worker"]
+    assert "fleet-s3" in by_kind(off, "StatefulSet"), "the API still needs the store"
+    refused = [
+        ({"demo": {"enabled": True}}, "existingSecret"),
+        ({"demo": {"enabled": True}, "existingSecret": "fleet-s3", "sse": "AES256"}, "no KMS"),
+        ({"bucket": "fleet-files", "publicEndpointUrl": "https://s3.example.com"}, "publicEndpointUrl needs"),
+    ]
+    for values, message in refused:
+        with pytest.raises(helm_python.HelmRenderError, match=message):
+            render({"objectStorage": values})
+
+
+def test_object_storage_on_aws_with_an_iam_role_or_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleet.settings import BlobSettings
+
+    rules = [{"to": [{"ipBlock": {"cidr": "52.219.0.0/16"}}], "ports": [{"port": 443, "protocol": "TCP"}]}]
+    irsa = {
+        "objectStorage": {
+            "bucket": "acme-fleet-files",
+            "region": "eu-central-1",
+            "sse": "aws:kms",
+            "kmsKeyId": "alias/fleet-files",
+        },
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/fleet"}},
+        "networkPolicy": {"egress": {"enabled": True, "objectStorageRules": rules}},
+    }
+    objects = render(irsa)
+    assert (
+        by_kind(objects, "ServiceAccount")["fleet"]["metadata"]["annotations"] == irsa["serviceAccount"]["annotations"]
+    )
+    for name in ("fleet-api", "fleet-worker"):
+        env = _env(_container(objects, "Deployment", name), objects)
+        s3_vars = {k: v for k, v in env.items() if k.startswith("FLEET_S3_")}
+        # No key and no endpoint: AWS S3 with boto3's default chain (the role of the ServiceAccount).
+        assert s3_vars == {
+            "FLEET_S3_BUCKET": "acme-fleet-files",
+            "FLEET_S3_REGION": "eu-central-1",
+            "FLEET_S3_SSE": "aws:kms",
+            "FLEET_S3_SSE_KMS_KEY_ID": "alias/fleet-files",
+        }, name
+        for key, value in s3_vars.items():
+            monkeypatch.setenv(key, value)
+        assert BlobSettings().s3_sse == "aws:kms"
+        egress = by_kind(objects, "NetworkPolicy")[name]["spec"]["egress"]
+        assert all(rule in egress for rule in rules), name
+    for name in ("fleet-ingest", "fleet-dispatcher", "fleet-migrate"):
+        assert not [r for r in by_kind(objects, "NetworkPolicy")[name]["spec"]["egress"] if r in rules], name
+    assert "StatefulSet" not in {o["kind"] for o in objects if o["metadata"]["name"] == "fleet-s3"}
+
+    # An S3-compatible store with a key from your Secret, under your own key names.
+    keyed = {
+        "objectStorage": {
+            "bucket": "fleet-files",
+            "endpointUrl": "https://s3.storage.internal:9443",
+            "existingSecret": "storage-key",
+            "secretKeys": {"accessKeyId": "id", "secretAccessKey": "secret"},
+        }
+    }
+    objects = render(keyed)
+    env = _env(_container(objects, "Deployment", "fleet-worker"), objects)
+    assert env["FLEET_S3_ENDPOINT_URL"] == "https://s3.storage.internal:9443"
+    assert env["FLEET_S3_ACCESS_KEY_ID"] == "secret:storage-key/id"
+    assert env["FLEET_S3_SECRET_ACCESS_KEY"] == "secret:storage-key/secret"
+
+
+def test_demo_store_is_one_pinned_minio_with_a_volume_and_a_bucket_hook(all_on_objects: list[dict[str, Any]]) -> None:
+    store = by_kind(all_on_objects, "StatefulSet")["fleet-s3"]
+    assert store["spec"]["replicas"] == 1
+    (claim,) = store["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data" and claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    (container,) = store["spec"]["template"]["spec"]["containers"]
+    pinned = r"minio/(minio|mc):RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"
+    assert re.fullmatch(pinned, container["image"]), container["image"]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+    env = _env(container, all_on_objects)
+    assert env["MINIO_ROOT_USER"] == "secret:fleet-s3/access-key-id"
+    assert env["MINIO_ROOT_PASSWORD"] == "secret:fleet-s3/secret-access-key"
+    assert env["MINIO_BROWSER"] == "off"
+    # The services' endpoint is the store's Service, on the port the container listens on.
+    service = by_kind(all_on_objects, "Service")["fleet-s3"]
+    assert service["spec"]["selector"].items() <= store["spec"]["template"]["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == "s3" and container["ports"][0]["name"] == "s3"
+    storage = by_kind(all_on_objects, "ConfigMap")["fleet-object-storage"]["data"]
+    assert storage["FLEET_S3_ENDPOINT_URL"] == f"http://fleet-s3:{port['port']}"
+    assert storage["FLEET_S3_BUCKET"] == "fleet-files"
+
+    # The bucket: a hook after install and upgrade, on the same endpoint, bucket and key.
+    job = by_kind(all_on_objects, "Job")["fleet-s3-bucket"]
+    assert set(job["metadata"]["annotations"]["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    (client,) = job["spec"]["template"]["spec"]["containers"]
+    assert re.fullmatch(pinned, client["image"]), client["image"]
+    client_env = _env(client, all_on_objects)
+    assert client_env["S3_ENDPOINT_URL"] == storage["FLEET_S3_ENDPOINT_URL"]
+    assert client_env["S3_BUCKET"] == storage["FLEET_S3_BUCKET"]
+    assert client_env["S3_ACCESS_KEY_ID"] == env["MINIO_ROOT_USER"]
+    assert "mb --ignore-existing" in " ".join(client["args"])
+
+    # The store admits the release's own pods and objectStorageFrom (the units' way in), on its S3 port only.
+    policy = by_kind(all_on_objects, "NetworkPolicy")["fleet-s3"]["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "s3", "protocol": "TCP"}]
+    own = {"app.kubernetes.io/name": "fleet", "app.kubernetes.io/instance": "fleet"}
+    assert ingress["from"] == [{"podSelector": {"matchLabels": own}}, *ALL_ON["networkPolicy"]["objectStorageFrom"]]
+
+
 def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(all_on_objects: list[dict[str, Any]]) -> None:
     job = by_kind(all_on_objects, "Job")["fleet-migrate"]
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
@@ -773,6 +1079,42 @@ def test_overlay_builds_and_validates(overlay: str, tmp_path: Path) -> None:
     for name, selector in _selectors(objects).items():
         if name in base:
             assert selector == base[name], name
+
+
+def test_overlays_give_the_api_and_the_worker_their_object_store() -> None:
+    """The base reads the bucket settings from fleet-object-storage and the key from fleet-s3: dev provides both
+    (and a MinIO with that bucket), prod names its bucket and leaves the key to a Secret made out of band."""
+    built = {
+        overlay: [
+            doc for doc in yaml.safe_load_all(run(tool("kubectl"), "kustomize", OVERLAYS / overlay).stdout) if doc
+        ]
+        for overlay in ("dev", "prod")
+    }
+    for overlay, objects in built.items():
+        config_maps = by_kind(objects, "ConfigMap")
+        for name in ("fleet-api", "fleet-worker"):
+            container = _container(objects, "Deployment", name)
+            sources = [s["configMapRef"]["name"] for s in container["envFrom"]]
+            assert any(s.startswith("fleet-object-storage-") for s in sources), (overlay, name, sources)
+            env = _env(container, objects)
+            assert env["FLEET_S3_BUCKET"], (overlay, name)
+            keys = {env["FLEET_S3_ACCESS_KEY_ID"], env["FLEET_S3_SECRET_ACCESS_KEY"]}
+            secret = (
+                "fleet-s3"
+                if overlay == "prod"
+                else next(n for n in by_kind(objects, "Secret") if n.startswith("fleet-s3-"))
+            )
+            assert keys == {f"secret:{secret}/access-key-id", f"secret:{secret}/secret-access-key"}, (overlay, keys)
+        if overlay == "dev":
+            assert env["FLEET_S3_ENDPOINT_URL"] == "http://minio:9000"
+            assert "minio" in by_kind(objects, "StatefulSet") and "minio" in by_kind(objects, "Service")
+            job = by_kind(objects, "Job")["minio-bucket"]["spec"]["template"]["spec"]["containers"][0]
+            bucket_ref = {e["name"]: e for e in job["env"]}["S3_BUCKET"]["valueFrom"]["configMapKeyRef"]
+            assert config_maps[bucket_ref["name"]]["data"][bucket_ref["key"]] == env["FLEET_S3_BUCKET"]
+        else:
+            assert "FLEET_S3_ENDPOINT_URL" not in env and env["FLEET_S3_BUCKET"] != "fleet-files"
+            assert not [n for n in by_kind(objects, "Secret") if n.startswith("fleet-s3")], "never in git"
+            assert by_kind(objects, "Deployment")["fleet-worker"]["spec"]["replicas"] == 2
 
 
 def test_ingress_route_tls_without_a_secret_uses_traefiks_default_certificate() -> None:

@@ -2,7 +2,7 @@
 
 - promtool accepts the alert rules, their unit tests (tests/deploy/alerts_test.yml) and the compose Prometheus config;
 - every metric named in an alert rule or a dashboard query appears in the real /metrics exposition of ingest, the
-  dispatcher or the API;
+  dispatcher, the worker or the API;
 - every alert carries a severity, a summary, a description and a runbook anchor that docs/operations.md defines;
 - the Grafana dashboards are valid JSON, every panel has a query, panel ids are unique, queries parse as PromQL;
 - the job names the rules and dashboards select are the ones prometheus.yml scrapes.
@@ -61,6 +61,13 @@ sys.stdout.write(generate_latest().decode())
 DISPATCHER_EXPOSITION = """
 import sys
 import dispatcher.service  # everything the dispatcher process imports, so every metric it registers
+from prometheus_client import generate_latest
+sys.stdout.write(generate_latest().decode())
+"""
+
+WORKER_EXPOSITION = """
+import sys
+import worker.service  # everything the worker process imports, so every metric it registers
 from prometheus_client import generate_latest
 sys.stdout.write(generate_latest().decode())
 """
@@ -186,6 +193,12 @@ def dispatcher_names() -> set[str]:
 
 
 @pytest.fixture(scope="module")
+def worker_names() -> set[str]:
+    """Names in the /metrics exposition of a worker process."""
+    return exposed_names(run_python(WORKER_EXPOSITION))
+
+
+@pytest.fixture(scope="module")
 def api_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Names in GET /metrics of the real API app, on a migrated (empty) database."""
     from fleet.db.migrate import upgrade
@@ -196,10 +209,11 @@ def api_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
 
 
 def test_alerts_and_dashboards_use_only_exported_metrics(
-    ingest_names: set[str], dispatcher_names: set[str], api_names: set[str]
+    ingest_names: set[str], dispatcher_names: set[str], worker_names: set[str], api_names: set[str]
 ) -> None:
     assert "fleet_ingest_records_total" in ingest_names  # the exposition was really read
     assert "fleet_dispatcher_messages_total" in dispatcher_names
+    assert "fleet_worker_database_ready" in worker_names
     assert "fleet_api_requests_total" in api_names
     unknown = []
     for where, expr in all_queries():
@@ -208,23 +222,26 @@ def test_alerts_and_dashboards_use_only_exported_metrics(
                 exporters = ingest_names
             elif name.startswith("fleet_dispatcher_"):
                 exporters = dispatcher_names
+            elif name.startswith("fleet_worker_"):
+                exporters = worker_names
             elif name.startswith("fleet_api_"):
                 exporters = api_names
             else:
-                exporters = ingest_names | dispatcher_names | api_names
+                exporters = ingest_names | dispatcher_names | worker_names | api_names
             if name not in exporters:
                 unknown.append(f"{where}: {name}")
     assert not unknown, "metrics no service exports:\n" + "\n".join(unknown)
 
 
 def test_every_fleet_metric_is_documented(
-    ingest_names: set[str], dispatcher_names: set[str], api_names: set[str]
+    ingest_names: set[str], dispatcher_names: set[str], worker_names: set[str], api_names: set[str]
 ) -> None:
     doc = OPERATIONS_DOC.read_text()
     assert "fleet_dispatcher_pending_messages" in dispatcher_names
+    assert "fleet_worker_files" in worker_names
     families = {
         re.sub(r"_(bucket|sum|count|created)$", "", name)
-        for name in ingest_names | dispatcher_names | api_names
+        for name in ingest_names | dispatcher_names | worker_names | api_names
         if name.startswith("fleet_") and not name.endswith("_created")
     }
     missing = sorted(name for name in families if f"`{name}" not in doc)
@@ -315,7 +332,7 @@ def test_for_durations_sit_on_their_own_lines() -> None:
 
 def test_selected_jobs_are_scraped() -> None:
     scraped = {job["job_name"] for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
-    assert {"fleet-ingest", "fleet-dispatcher", "fleet-api"} <= scraped
+    assert {"fleet-ingest", "fleet-dispatcher", "fleet-worker", "fleet-api"} <= scraped
     for where, expr in all_queries():
         for matcher in re.findall(r'job\s*=~?\s*"([^"]*)"', expr):
             for job in matcher.split("|"):

@@ -30,7 +30,7 @@ Usage: include "fleet.componentName" (list . "api")
 {{- $ctx := index . 0 }}
 {{- $component := index . 1 }}
 {{- $max := 63 }}
-{{- if or (eq $component "ingest") (eq $component "mosquitto") }}{{ $max = 52 }}{{ end }}
+{{- if has $component (list "ingest" "mosquitto" "s3") }}{{ $max = 52 }}{{ end }}
 {{- printf "%s-%s" (include "fleet.fullname" $ctx | trunc (int (sub $max (add 1 (len $component))))) $component | trimSuffix "-" }}
 {{- end }}
 
@@ -205,6 +205,77 @@ credentials). Only where fleet manages the broker's identities.
 - name: mqtt-ca
   mountPath: /etc/fleet/mqtt-ca
   readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+"true" once the object storage settings hold together. Every install needs object storage: the API reads and the
+worker checks the file payloads there (without a bucket the API would fall back to a folder of its own pod, which
+production refuses). The cross-field rules the schema cannot express fail the render here too.
+*/}}
+{{- define "fleet.objectStorage" -}}
+{{- $s3 := .Values.objectStorage }}
+{{- if not (or $s3.bucket $s3.demo.enabled) }}
+{{- fail "fleet: the API and the worker keep the units' files in object storage: set objectStorage.bucket (AWS S3, or an S3-compatible store at objectStorage.endpointUrl) or objectStorage.demo.enabled=true (docs/deploy.md, \"Object storage\")" }}
+{{- end }}
+{{- if and $s3.demo.enabled (not $s3.existingSecret) }}
+{{- fail "fleet: objectStorage.demo.enabled needs objectStorage.existingSecret: the access key of the demo store's root user (keys objectStorage.secretKeys.*)" }}
+{{- end }}
+{{- if and $s3.demo.enabled (ne $s3.sse "none") }}
+{{- fail "fleet: the demo object store has no KMS: leave objectStorage.sse at none" }}
+{{- end }}
+{{- if and $s3.publicEndpointUrl (not $s3.endpointUrl) (not $s3.demo.enabled) }}
+{{- fail "fleet: objectStorage.publicEndpointUrl needs objectStorage.endpointUrl (or objectStorage.demo.enabled): AWS S3 is reached under its own name" }}
+{{- end }}
+{{- if and $s3.kmsKeyId (ne $s3.sse "aws:kms") }}
+{{- fail "fleet: objectStorage.kmsKeyId is set but objectStorage.sse is not aws:kms" }}
+{{- end }}
+{{- true }}
+{{- end }}
+
+{{/* "true" when the worker is deployed. */}}
+{{- define "fleet.workerEnabled" -}}
+{{- if and .Values.worker.enabled (include "fleet.objectStorage" .) }}true{{ end }}
+{{- end }}
+
+{{/* FLEET_S3_BUCKET: objectStorage.bucket, or "fleet-files" in the demo store. */}}
+{{- define "fleet.s3Bucket" -}}
+{{- if and .Values.objectStorage.demo.enabled (not .Values.objectStorage.bucket) }}fleet-files{{ else }}{{ .Values.objectStorage.bucket }}{{ end }}
+{{- end }}
+
+{{/* FLEET_S3_ENDPOINT_URL: the demo store's Service, else objectStorage.endpointUrl (empty: AWS S3). */}}
+{{- define "fleet.s3Endpoint" -}}
+{{- if .Values.objectStorage.demo.enabled }}
+{{- printf "http://%s:%d" (include "fleet.componentName" (list . "s3")) (int .Values.objectStorage.demo.port) }}
+{{- else }}
+{{- .Values.objectStorage.endpointUrl }}
+{{- end }}
+{{- end }}
+
+{{/* envFrom entry of the object storage settings (API and worker). */}}
+{{- define "fleet.objectStorageEnvFrom" -}}
+{{- if include "fleet.objectStorage" . -}}
+- configMapRef:
+    name: {{ include "fleet.fullname" . }}-object-storage
+{{- end }}
+{{- end }}
+
+{{/*
+The object store's access key from objectStorage.existingSecret (API and worker). Without that Secret none: boto3's
+default chain (an IAM role for the ServiceAccount, AWS_* variables, an instance profile).
+*/}}
+{{- define "fleet.objectStorageEnv" -}}
+{{- if and (include "fleet.objectStorage" .) .Values.objectStorage.existingSecret -}}
+- name: FLEET_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.objectStorage.existingSecret }}
+      key: {{ .Values.objectStorage.secretKeys.accessKeyId }}
+- name: FLEET_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.objectStorage.existingSecret }}
+      key: {{ .Values.objectStorage.secretKeys.secretAccessKey }}
 {{- end }}
 {{- end }}
 
