@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from fleet.contract.records import CanRecord, FileRecord, PositionRecord, Record, StatusRecord
+from fleet.contract.records import AckRecord, CanRecord, FileRecord, PositionRecord, Record, StatusRecord
 from fleet.contract.topics import Stream
 from fleet.doors import pack_doors
 
@@ -130,7 +130,19 @@ FILES = StreamSpec(
     applied_by="files",
 )
 
-STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES)}
+ACKS = StreamSpec(
+    stream=Stream.ACK,
+    record_type=AckRecord,
+    columns=REPORT_COLUMNS,
+    row=_report_row,
+    table=None,
+    partitioned=False,
+    state_prefix=None,
+    state_columns=(),
+    applied_by="commands",
+)
+
+STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES, ACKS)}
 PARTITIONED_TABLES = tuple(spec.table for spec in STREAMS.values() if spec.table and spec.partitioned)
 
 

@@ -117,7 +117,7 @@ def stack(postgres: PostgresServer) -> Iterator[Stack]:
     base = Path(tempfile.mkdtemp(prefix="fleet-files-outage-"))
     # Mosquitto drops root and must reach its files below.
     base.chmod(0o755)
-    url = postgres.create_database("files_outage")
+    url = postgres.create_database(f"files_outage_{uuid.uuid4().hex[:8]}")
     upgrade(url)
     engine = make_engine(url)
     device_id, password = f"unit-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)

@@ -32,6 +32,7 @@ from fleet.ports import free_port, wait_for_port
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import fleet_command
+from tests.fixtures.s3 import REGION, SeaweedServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -208,13 +209,18 @@ def binary(name: str) -> str:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, postgres: PostgresServer, mosquitto: MosquittoServer) -> Iterator[Stack]:
-    """An empty stack on a fresh database of the session's PostgreSQL and the session's broker."""
+def stack(tmp_path: Path, postgres: PostgresServer, mosquitto: MosquittoServer, s3: SeaweedServer) -> Iterator[Stack]:
+    """An empty stack on a fresh database of the session's PostgreSQL, the session's broker and a fresh bucket."""
     database_url = postgres.create_database(f"fleet_e2e_{uuid.uuid4().hex[:8]}")
     env = {
         **os.environ,
         "FLEET_DATABASE_URL": database_url,
         "FLEET_MQTT_URL": mosquitto.url,
+        "FLEET_S3_ENDPOINT_URL": s3.endpoint_url,
+        "FLEET_S3_BUCKET": s3.create_bucket(),
+        "FLEET_S3_REGION": REGION,
+        "FLEET_S3_ACCESS_KEY_ID": s3.access_key_id,
+        "FLEET_S3_SECRET_ACCESS_KEY": s3.secret_access_key,
         "FLEET_LOG_FORMAT": "json",
         "FLEET_API_SILENT_AFTER_SECONDS": str(SILENT_AFTER_SECONDS),
     }
@@ -252,10 +258,13 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
     stack.fleet("api", "api", "--host", "127.0.0.1", "--port", str(api_port))
     dispatcher_port = free_port()
     stack.fleet("dispatcher", "dispatcher", FLEET_DISPATCHER_HTTP_PORT=str(dispatcher_port))
+    worker_port = free_port()
+    stack.fleet("worker", "worker", FLEET_WORKER_HTTP_PORT=str(worker_port))
     for port in ingest_ports:
         stack.wait_for(lambda port=port: get_status(f"http://127.0.0.1:{port}/readyz") == 200, "ingest ready", 30)
     stack.wait_for(lambda: get_status(f"http://127.0.0.1:{api_port}/readyz") == 200, "API ready", 30)
     stack.wait_for(lambda: get_status(f"http://127.0.0.1:{dispatcher_port}/readyz") == 200, "dispatcher ready", 30)
+    stack.wait_for(lambda: get_status(f"http://127.0.0.1:{worker_port}/readyz") == 200, "worker ready", 30)
 
     # No coverage dropouts: every bus must move while the test watches.
     sim = stack.fleet(
@@ -286,6 +295,7 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
         "fleet-ingest": [f"127.0.0.1:{port}" for port in ingest_ports],
         "fleet-api": [f"127.0.0.1:{api_port}"],
         "fleet-dispatcher": [f"127.0.0.1:{dispatcher_port}"],
+        "fleet-worker": [f"127.0.0.1:{worker_port}"],
         "prometheus": [f"127.0.0.1:{prometheus_port}"],
     }
     assert {job["job_name"] for job in config["scrape_configs"]} == set(jobs)

@@ -1,5 +1,6 @@
 """`fleet up`: the first command of the README shows moving buses in /v1/live and stops cleanly on Ctrl-C."""
 
+import hashlib
 import json
 import os
 import re
@@ -9,8 +10,9 @@ import subprocess
 import threading
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
@@ -176,6 +178,109 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         assert process.returncode == 0, "".join(output)
         time.sleep(0.2)
         assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a child process survived"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def api_post(api_url: str, token: str, path: str, body: dict[str, object]) -> dict[str, Any]:
+    """The JSON answer of an authenticated POST."""
+    request = urllib.request.Request(
+        f"{api_url}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.load(response)
+        return answer
+
+
+def api_get(api_url: str, token: str, path: str) -> bytes:
+    """The body of an authenticated GET."""
+    request = urllib.request.Request(f"{api_url}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return bytes(response.read())
+
+
+@pytest.mark.timeout(150)
+def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(tmp_path: Path) -> None:
+    if not shutil.which("mosquitto"):
+        pytest.fail("mosquitto is not on PATH; scripts/test.sh installs it")
+    port = free_port()
+    # Downloads and clips more often than the defaults, so that a minute shows each kind.
+    env = {
+        **os.environ,
+        "FLEET_DATA_DIR": str(tmp_path / "data"),
+        "FLEET_SIM_TACHOGRAPH_CARD_INTERVAL_SECONDS": "60",
+        "FLEET_SIM_CLIPS_PER_HOUR": "120",
+    }
+    env.pop("FLEET_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [*fleet_command(), "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        token = ""
+        wait_until(
+            lambda: any("token" in line and TOKEN.search(line) for line in list(output)), "the token line", timeout=20
+        )
+        token = next(m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line)))
+
+        def verified() -> list[dict[str, object]]:
+            try:
+                page = json.loads(api_get(api_url, token, "/v1/files?state=verified&limit=200"))
+            except OSError:  # the API is still starting
+                return []
+            return list(page["items"])
+
+        wanted = {"tachograph_vu", "tachograph_card", "video"}
+        wait_until(
+            lambda: wanted <= {str(f["kind"]) for f in verified()},
+            "verified tachograph downloads and a clip in /v1/files",
+            timeout=90,
+        )
+        files = {str(f["kind"]): f for f in verified()}
+        for kind in wanted:
+            body = api_get(api_url, token, str(files[kind]["content_url"]))
+            assert len(body) == files[kind]["size_bytes"]
+            assert hashlib.sha256(body).hexdigest() == files[kind]["sha256"], kind
+
+        # An operator asks a bus for a clip of the last minutes and downloads it.
+        now = datetime.now(UTC)
+        window = {
+            "started_at": (now - timedelta(minutes=3)).isoformat(),
+            "ended_at": (now - timedelta(minutes=2)).isoformat(),
+        }
+        command = api_post(
+            api_url,
+            token,
+            "/v1/vehicles/sim-0001/commands",
+            {"type": "request_file", "params": {"kind": "video", **window}},
+        )
+        assert command["state"] == "queued"
+        path = f"/v1/commands/{command['id']}"
+        wait_until(lambda: json.loads(api_get(api_url, token, path))["state"] == "done", "the command done", timeout=60)
+        done = json.loads(api_get(api_url, token, path))
+        assert [step["state"] for step in done["history"]] == ["queued", "sent", "delivered", "done"]
+        page = json.loads(api_get(api_url, token, "/v1/files?vehicle=sim-0001&kind=video&limit=200"))
+        (clip,) = [f for f in page["items"] if f["command_id"] == str(command["id"])]
+        assert clip["state"] == "verified" and clip["file_id"] == done["result"]["file_id"]
+        body = api_get(api_url, token, str(clip["content_url"]))
+        assert hashlib.sha256(body).hexdigest() == clip["sha256"]
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        assert process.returncode == 0, "".join(output[-100:])
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- fleet up output (tail) ---\n{''.join(output[-150:])}") from None
     finally:
         if process.poll() is None:
             process.kill()
