@@ -89,7 +89,6 @@ def create_app(
     )
     app.state.engine = db
     app.state.session_factory = make_session_factory(db)
-    app.state.mqtt = shared.mqtt_endpoint()
     app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
     admin = broker.admin_endpoint(shared) if broker else None
     app.state.credential_broker = DynsecControl(admin) if admin else None

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     vehicle_add.add_argument("--tenant", required=True)
     vehicle_add.add_argument("--label")
     vehicle_add.add_argument("--plate")
+    vehicle_add.add_argument(
+        "--group",
+        action="append",
+        dest="groups",
+        metavar="GROUP",
+        help="a group of the tenant to put the devices in (repeatable); replaces a registered device's groups",
+    )
     vehicle_add.add_argument("--credentials-out", type=Path, help="write the broker credentials to this file (0600)")
     vehicle_add.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
     vehicle_add.set_defaults(handler=vehicles.vehicle_add)

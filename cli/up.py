@@ -3,6 +3,7 @@
 import argparse
 import logging
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 
@@ -72,6 +73,19 @@ def demo_api_server(shared: SharedSettings, port: int, broker: BrokerSettings | 
     return api_server(shared, settings, broker or BrokerSettings())
 
 
+def _listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:`port` (0: any free port); a port in use is a clear error."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as error:
+        listener.close()
+        raise ValueError(f"cannot serve the API on 127.0.0.1:{port}: {error.strerror}") from None
+    listener.listen(2048)
+    return listener
+
+
 def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
@@ -81,6 +95,10 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
 def up(args: argparse.Namespace) -> None:
     """Run the whole system until Ctrl-C."""
     stop = stop_on_signals()
+    # Bound before anything else starts: otherwise a connection of ours (to the broker, a health port) may take the
+    # port from the operating system's ephemeral range first, and the API could not listen.
+    api_socket = _listen(args.port)
+    port = int(api_socket.getsockname()[1])
     shared = SharedSettings()
     shared.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(shared.database_url)
@@ -104,20 +122,20 @@ def up(args: argparse.Namespace) -> None:
     dispatcher_settings = DispatcherSettings(http_port=0, mqtt_protocol="5" if broker.supports_v5 else "3.1.1")
     dispatcher = DispatcherService(as_identity(ServiceIdentity.PUBLISHER), dispatcher_settings)
     admin_url = f"mqtt://{ADMIN_USER}:{admin}@{address}" if broker.enforces_access else ""
-    server = demo_api_server(as_identity(ServiceIdentity.PUBLISHER), args.port, BrokerSettings(admin_url=admin_url))
+    server = demo_api_server(shared, port, BrokerSettings(admin_url=admin_url))
     # The local blob store: the units upload to the API's blob endpoint, which the worker's grants point at.
-    blobs = BlobSettings().model_copy(update={"blob_base_url": f"http://127.0.0.1:{args.port}/v1/blobs"})
+    blobs = BlobSettings().model_copy(update={"blob_base_url": f"http://127.0.0.1:{port}/v1/blobs"})
     worker = WorkerService(shared, WorkerSettings(http_port=0), blobs=blobs)
     sim_endpoint = parse_mqtt_url(f"mqtt://{address}")
     threads = [
         _thread("ingest", lambda: ingest.run(stop)),
         _thread("dispatcher", lambda: dispatcher.run(stop)),
         _thread("worker", lambda: worker.run(stop)),
-        _thread("api", server.run),
+        _thread("api", lambda: server.run(sockets=[api_socket])),
         _thread("sim", lambda: run_simulation(sim_endpoint, sim_settings, stop, passwords=passwords)),
     ]
     mqtt_url = f"mqtt://{address}" + (" (access control on)" if broker.enforces_access else " (no access control)")
-    api_url = f"http://127.0.0.1:{args.port}"
+    api_url = f"http://127.0.0.1:{port}"
     print(f"fleet is up: {sim_settings.vehicles} simulated buses, broker {mqtt_url}, data in {shared.data_dir}/")
     print(f"API: {api_url}  (docs: {api_url}/docs)")
     print(f'try: curl -H "Authorization: Bearer {token}" {api_url}/v1/live')
@@ -131,3 +149,4 @@ def up(args: argparse.Namespace) -> None:
         for thread in threads:
             thread.join(timeout=JOIN_SECONDS)
         broker.stop()
+        api_socket.close()

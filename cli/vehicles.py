@@ -26,7 +26,8 @@ def vehicle_add(args: argparse.Namespace) -> None:
     broker = _broker()
 
     def register(session: Session) -> dict[str, str]:
-        vehicles = add_vehicles(session, get_tenant(session, args.tenant), args.device_ids, args.label, args.plate)
+        tenant = get_tenant(session, args.tenant)
+        vehicles = add_vehicles(session, tenant, args.device_ids, args.label, args.plate, args.groups)
         print(f"registered {len(vehicles)} vehicle(s) for tenant {args.tenant!r}")
         return issue_credentials(session, broker, vehicles) if broker else {}
 

@@ -2,6 +2,8 @@
 
 - fleet_dispatcher_messages_total{result}: outbox messages handled; result sent (the broker acknowledged it) |
   expired (its expires_at passed before it could be sent) | failed (an attempt not acknowledged; tried again).
+- fleet_dispatcher_replayed_total{result}: dead letters whose requested replay was published (the broker
+  acknowledged it) | failed (tried again next pass).
 - fleet_dispatcher_pending_messages: pending messages in the outbox, held ones (vehicle offline) included.
 - fleet_dispatcher_oldest_pending_age_seconds: how long the oldest message that could be sent now has been due.
 - fleet_dispatcher_publish_duration_seconds: histogram of the time from publishing a message to its PUBACK.
@@ -14,6 +16,9 @@ from prometheus_client import Counter, Gauge, Histogram
 MESSAGES = Counter("fleet_dispatcher_messages_total", "Outbox messages handled", ["result"])
 for _result in ("sent", "expired", "failed"):
     MESSAGES.labels(_result)
+REPLAYED = Counter("fleet_dispatcher_replayed_total", "Requested dead-letter replays handled", ["result"])
+for _result in ("published", "failed"):
+    REPLAYED.labels(_result)
 PENDING = Gauge("fleet_dispatcher_pending_messages", "Pending outbox messages, held ones included")
 OLDEST_PENDING_AGE = Gauge(
     "fleet_dispatcher_oldest_pending_age_seconds", "Time the oldest message that could be sent now has been due"

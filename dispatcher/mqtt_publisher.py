@@ -30,12 +30,16 @@ KEEPALIVE_SECONDS = 30
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message to publish: its outbox id, topic, payload and MQTT v5 Message Expiry Interval."""
+    """One message to publish: its id, topic, payload and MQTT v5 Message Expiry Interval.
+
+    Downlink carries its outbox id (the unit drops repeats by it) and its expiry; a replayed dead letter carries
+    neither (`expiry_seconds` None), as the unit's original message did not.
+    """
 
     id: int
     topic: str
     payload: bytes
-    expiry_seconds: int
+    expiry_seconds: int | None
 
 
 class DownlinkClient:
@@ -124,7 +128,7 @@ class DownlinkClient:
         return results
 
     def _properties(self, message: Outgoing) -> Properties | None:
-        if not self._protocol_v5:
+        if not self._protocol_v5 or message.expiry_seconds is None:
             return None
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.MessageExpiryInterval = message.expiry_seconds

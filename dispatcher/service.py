@@ -14,6 +14,9 @@ At least once: a crash after a PUBACK and before the commit leaves the message p
 unit drops the repeat by its message id. On SQLite (one dispatcher, `fleet up`) the claim's read transaction ends
 before publishing, since SQLite cannot turn a read transaction into a write once ingest has committed meanwhile.
 
+Dead letters whose replay was requested (through the API, which never publishes inside a request) go in the same
+pass: published on their original uplink topics, marked replayed once the broker acknowledged them.
+
 It sleeps `poll_interval_seconds` between passes, or less: a full batch, a notification (`OutboxListener`, on
 PostgreSQL) or a reconnection to the broker starts the next pass at once.
 """
@@ -38,6 +41,7 @@ from fleet.contract.topics import TopicError
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import utcnow
 from fleet.db.readiness import DatabaseReadiness, SchemaMismatch
+from fleet.deadletters import service as deadletters
 from fleet.health import HealthServer
 from fleet.outbox import service as outbox
 from fleet.outbox.service import Claimed
@@ -59,6 +63,7 @@ class PassResult:
 
     claimed: int = 0
     sent: int = 0
+    replayed: int = 0
     failed: int = 0
     expired: int = 0
 
@@ -142,6 +147,8 @@ class DispatcherService:
             session.commit()
             if self.client.connected:
                 self._send_batch(session, result)
+            if self.client.connected:
+                self._replay_batch(session, result)
         self.database.succeeded()
         metrics.MESSAGES.labels("sent").inc(result.sent)
         metrics.MESSAGES.labels("failed").inc(result.failed)
@@ -173,6 +180,26 @@ class DispatcherService:
             logger.warning(
                 "%d downlink messages not acknowledged, kept pending: %s", result.failed, next(iter(failures))
             )
+
+    def _replay_batch(self, session: Session, result: PassResult) -> None:
+        """Publish dead letters whose replay was requested, on their original uplink topics, and mark them."""
+        letters = deadletters.claim_replays(session, self.settings.batch_size)
+        if not letters:
+            session.commit()
+            return
+        repeats_seen = {letter.id: letter.repeat_count for letter in letters}
+        outgoing = [Outgoing(letter.id, letter.topic, bytes(letter.payload), None) for letter in letters]
+        if self._release_before_publish:
+            session.commit()
+        errors = self.client.publish(outgoing, self.settings.ack_timeout_seconds)
+        published = [letter for letter in letters if letter.id in errors and errors[letter.id] is None]
+        deadletters.mark_replayed(session, published, repeats_seen)
+        session.commit()
+        result.replayed = len(published)
+        metrics.REPLAYED.labels("published").inc(len(published))
+        metrics.REPLAYED.labels("failed").inc(len(letters) - len(published))
+        if len(published) < len(letters):
+            logger.warning("%d dead-letter replays not acknowledged, kept requested", len(letters) - len(published))
 
     def _publish(self, claimed: list[Claimed]) -> tuple[list[int], dict[str, list[int]]]:
         """Publish in rounds, one message per vehicle each, in id order; returns the acknowledged ids and, by

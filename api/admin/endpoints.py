@@ -18,6 +18,8 @@ from api.admin.schemas import (
     VehicleIn,
     VehiclePatch,
     VehiclesCreated,
+    VehiclesUpdated,
+    VehicleUpdates,
 )
 from api.deps import AdminDep, CredentialBrokerDep, SessionDep
 from api.errors import FORBIDDEN_RESPONSE, NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={**UNAUTHORIZED
 Responses = dict[int | str, dict[str, Any]]
 TOKEN_NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such token among yours"}}
 CONFLICT: Responses = {409: {"model": ErrorOut, "description": "The name or device id is taken"}}
+REPEATED: Responses = {409: {"model": ErrorOut, "description": "A device id is given more than once"}}
 TokenId = Annotated[int, Path(ge=1, le=MAX_TOKEN_ID)]
 
 
@@ -67,8 +70,20 @@ def create_vehicles(
 
 @router.patch("/vehicles/{device_id}", summary="Change a vehicle", responses={**NOT_FOUND_RESPONSE})
 def update_vehicle(session: SessionDep, principal: AdminDep, device_id: str, body: VehiclePatch) -> VehicleOut:
-    """Change the label, plate or tachograph duty of one of your vehicles (null clears, an omitted field stays)."""
+    """Change the label, plate, tachograph duty or groups of one of your vehicles (null clears, an omitted field stays).
+
+    `groups` replaces the vehicle's set of groups.
+    """
     return service.update_vehicle(session, principal, device_id, body)
+
+
+@router.patch("/vehicles", summary="Change vehicles", responses={**NOT_FOUND_RESPONSE, **REPEATED})
+def update_vehicles(session: SessionDep, principal: AdminDep, body: VehicleUpdates) -> VehiclesUpdated:
+    """Change several of your vehicles, each as a single change does, all or none: one unknown id is a 404 naming it.
+
+    A device id given twice is a 409. Each vehicle that changed gets its `vehicle.update` entry in the audit log.
+    """
+    return service.update_vehicles(session, principal, body.vehicles)
 
 
 @router.delete(

@@ -5,16 +5,29 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.vehicles.schemas import VehicleOut
+from api.vehicles.schemas import GROUP_NAME_DESCRIPTION, VehicleOut
 from fleet.db.models import ApiToken
-from fleet.registry.service import MAX_LABEL_LENGTH, MAX_PLATE_LENGTH
+from fleet.registry.service import (
+    GROUP_NAME_REGEX,
+    MAX_GROUP_LENGTH,
+    MAX_GROUPS,
+    MAX_LABEL_LENGTH,
+    MAX_PLATE_LENGTH,
+)
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import MAX_TOKEN_LIFETIME, MAX_TOKEN_NAME_LENGTH, TOKEN_NAME_REGEX, token_name
 
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="1-64 of A-Z a-z 0-9 _ -")]
 Label = Annotated[str | None, Field(max_length=MAX_LABEL_LENGTH)]
 Plate = Annotated[str | None, Field(max_length=MAX_PLATE_LENGTH)]
-# One request registers or deletes at most this many vehicles.
+GroupName = Annotated[
+    str, Field(max_length=MAX_GROUP_LENGTH, pattern=f"^{GROUP_NAME_REGEX}$", description=GROUP_NAME_DESCRIPTION)
+]
+Groups = Annotated[
+    list[GroupName] | None,
+    Field(max_length=MAX_GROUPS, description=f"The vehicle's groups: at most {MAX_GROUPS} names, kept sorted"),
+]
+# One request registers, changes or deletes at most this many vehicles.
 MAX_BULK = 1000
 
 
@@ -79,13 +92,17 @@ class VehicleIn(BaseModel):
     device_id: DeviceId
     label: Label = None
     plate: Plate = None
+    groups: Groups = None
 
 
 VehicleBatch = Annotated[list[VehicleIn], Field(min_length=1, max_length=MAX_BULK)]
 
 
 class VehiclePatch(BaseModel):
-    """Fields of a vehicle to change: an omitted field is left as it is, null clears it."""
+    """Fields of a vehicle to change: an omitted field is left as it is, null clears it.
+
+    `groups` replaces the vehicle's set of groups; null or an empty list takes it out of every group.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +111,27 @@ class VehiclePatch(BaseModel):
     tachograph_required: bool = Field(
         default=True, description="false: exempt from tachograph downloads (EU 561/2006 art. 3a); null is refused"
     )
+    groups: Groups = None
+
+
+class VehicleUpdate(VehiclePatch):
+    """One vehicle of a bulk change: its device id and the fields to change, as in a single change."""
+
+    device_id: str = Field(description="One of your vehicles; an unknown id is a 404 and nothing changes")
+
+
+class VehicleUpdates(BaseModel):
+    """Vehicles to change, each at most once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vehicles: list[VehicleUpdate] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class VehiclesUpdated(BaseModel):
+    """The changed vehicles, in the order of the request."""
+
+    items: list[VehicleOut]
 
 
 class VehicleIds(BaseModel):

@@ -19,6 +19,8 @@ from api.admin.schemas import (
     VehicleIn,
     VehiclePatch,
     VehiclesCreated,
+    VehiclesUpdated,
+    VehicleUpdate,
 )
 from api.tenancy.service import Principal
 from api.vehicles.schemas import VehicleOut
@@ -51,7 +53,7 @@ def create_vehicles(
     session: Session, principal: Principal, new: Sequence[VehicleIn], broker: CredentialBroker | None
 ) -> VehiclesCreated:
     """Register new vehicles for the tenant, all or none, each with a broker credential when we issue them."""
-    specs = [registry.NewVehicle(v.device_id, v.label, v.plate) for v in new]
+    specs = [registry.NewVehicle(v.device_id, v.label, v.plate, v.groups or ()) for v in new]
     vehicles = registry.create_vehicles(session, principal.tenant_id, specs, actor=principal.actor)
     passwords = issue_credentials(session, broker, vehicles, actor=principal.actor) if broker else {}
     return VehiclesCreated(
@@ -61,7 +63,20 @@ def create_vehicles(
 
 
 def update_vehicle(session: Session, principal: Principal, device_id: str, patch: VehiclePatch) -> VehicleOut:
-    """Change the label, plate or tachograph duty of one of the tenant's vehicles."""
+    """Change the label, plate, tachograph duty or groups of one of the tenant's vehicles."""
+    vehicle = registry.update_vehicle(session, principal.tenant_id, device_id, _changes(patch), actor=principal.actor)
+    return VehicleOut.model_validate(vehicle)
+
+
+def update_vehicles(session: Session, principal: Principal, updates: Sequence[VehicleUpdate]) -> VehiclesUpdated:
+    """Change several of the tenant's vehicles, all or none."""
+    changes = [(u.device_id, _changes(u)) for u in updates]
+    vehicles = registry.update_vehicles(session, principal.tenant_id, changes, actor=principal.actor)
+    return VehiclesUpdated(items=[VehicleOut.model_validate(v) for v in vehicles])
+
+
+def _changes(patch: VehiclePatch) -> registry.VehicleChanges:
+    """The fields the request gave (an omitted one stays as it is); null groups are no groups."""
     changes: registry.VehicleChanges = {}
     if "label" in patch.model_fields_set:
         changes["label"] = patch.label
@@ -69,8 +84,9 @@ def update_vehicle(session: Session, principal: Principal, device_id: str, patch
         changes["plate"] = patch.plate
     if "tachograph_required" in patch.model_fields_set:
         changes["tachograph_required"] = patch.tachograph_required
-    vehicle = registry.update_vehicle(session, principal.tenant_id, device_id, changes, actor=principal.actor)
-    return VehicleOut.model_validate(vehicle)
+    if "groups" in patch.model_fields_set:
+        changes["groups"] = patch.groups or []
+    return changes
 
 
 def delete_vehicles(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 
 from api.deadletters import service
 from api.deadletters.schemas import DeadLetterList, ReplayIn, ReplayOut
@@ -29,12 +29,13 @@ def dead_letters(
     return service.dead_letters(session, principal.tenant_id, limit, before_id)
 
 
-@router.post("/replay", summary="Replay dead letters", responses={**FORBIDDEN_RESPONSE})
+@router.post("/replay", summary="Replay dead letters", status_code=202, responses={**FORBIDDEN_RESPONSE})
 def replay_dead_letters(
-    request: Request, session: SessionDep, principal: OperatorDep, body: Annotated[ReplayIn | None, Body()] = None
+    session: SessionDep, principal: OperatorDep, body: Annotated[ReplayIn | None, Body()] = None
 ) -> ReplayOut:
-    """Publish pending dead letters of your vehicles again, e.g. after registering the device they came from.
+    """Queue pending dead letters of your vehicles to be published again, e.g. after registering the device they
+    came from; the dispatcher publishes them within about a second (`replayed_at` then shows on each letter).
 
     Needs the operator role; recorded in the audit log.
     """
-    return service.replay_dead_letters(session, principal, request.app.state.mqtt, body.ids if body else None)
+    return service.replay_dead_letters(session, principal, body.ids if body else None)

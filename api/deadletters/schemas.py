@@ -47,7 +47,10 @@ class ReplayIn(BaseModel):
 
 
 class ReplayOut(BaseModel):
-    """What a replay did."""
+    """What a replay request queued."""
 
-    replayed: int = Field(description="Dead letters published again; their records are stored once")
+    queued: int = Field(
+        description="Dead letters queued to be published again by the dispatcher (within about a second); "
+        "their records are stored once"
+    )
     skipped: int = Field(description="Dead letters whose topic was the problem, so they cannot be published")

@@ -1,4 +1,4 @@
-"""Dead letters over HTTP: pages of the tenant's letters, and bounded replays (rules in `fleet.deadletters`)."""
+"""Dead letters over HTTP: pages of the tenant's letters, and bounded replay requests (rules in `fleet.deadletters`)."""
 
 from collections.abc import Sequence
 
@@ -7,9 +7,8 @@ from sqlalchemy.orm import Session
 from api.deadletters.schemas import DeadLetterList, DeadLetterOut, ReplayOut
 from api.tenancy.service import Principal
 from fleet.deadletters import service as deadletters
-from fleet.mqtt.url import MqttEndpoint
 
-# One request republishes at most this many; the caller repeats until `replayed` is 0.
+# One request queues at most this many; the caller repeats until `queued` is 0.
 MAX_REPLAY = 1000
 
 
@@ -23,11 +22,10 @@ def dead_letters(session: Session, tenant_id: int, limit: int, before_id: int | 
     )
 
 
-def replay_dead_letters(
-    session: Session, principal: Principal, mqtt: MqttEndpoint, ids: Sequence[int] | None
-) -> ReplayOut:
-    """Publish the tenant's pending dead letters again; ingest stores each record once however often."""
+def replay_dead_letters(session: Session, principal: Principal, ids: Sequence[int] | None) -> ReplayOut:
+    """Queue the tenant's pending dead letters for the dispatcher to publish again; ingest stores each record once
+    however often it arrives."""
     tenant_id = principal.tenant_id
     letters = deadletters.pending_dead_letters(session, tenant_id=tenant_id, ids=ids, limit=MAX_REPLAY)
-    replayed = deadletters.replay(session, mqtt, letters, tenant_id=tenant_id, actor=principal.actor)
-    return ReplayOut(replayed=replayed, skipped=len(letters) - replayed)
+    queued = deadletters.request_replay(session, letters, tenant_id=tenant_id, actor=principal.actor)
+    return ReplayOut(queued=queued, skipped=len(letters) - queued)

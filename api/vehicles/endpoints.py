@@ -1,19 +1,33 @@
 """HTTP routes of the vehicles module."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, ViewerDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE
 from api.vehicles import service
-from api.vehicles.schemas import VehicleDetail, VehicleList
+from api.vehicles.schemas import GROUP_NAME_DESCRIPTION, VehicleDetail, VehicleList
+from fleet.registry.service import GROUP_NAME_REGEX, MAX_GROUP_LENGTH
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses={**UNAUTHORIZED_RESPONSE})
 
 
 @router.get("", summary="List vehicles")
-def list_vehicles(session: SessionDep, principal: ViewerDep) -> VehicleList:
-    """Your vehicles, ordered by device id."""
-    return service.list_vehicles(session, principal.tenant_id)
+def list_vehicles(
+    session: SessionDep,
+    principal: ViewerDep,
+    group: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_GROUP_LENGTH,
+            pattern=f"^{GROUP_NAME_REGEX}$",
+            description=f"Only the vehicles in this group ({GROUP_NAME_DESCRIPTION})",
+        ),
+    ] = None,
+) -> VehicleList:
+    """Your vehicles, ordered by device id: all of them, or those in one group."""
+    return service.list_vehicles(session, principal.tenant_id, group)
 
 
 @router.get("/{device_id}", summary="Get a vehicle", responses={**NOT_FOUND_RESPONSE})

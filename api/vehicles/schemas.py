@@ -5,6 +5,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.live.schemas import StateOut
+from fleet.registry.service import MAX_GROUPS
+
+GROUP_NAME_DESCRIPTION = "1-64 of A-Z a-z 0-9 space _ - ., not beginning or ending with a space"
 
 
 class VehicleOut(BaseModel):
@@ -16,6 +19,7 @@ class VehicleOut(BaseModel):
     label: str | None
     plate: str | None
     tachograph_required: bool = Field(description="false: exempt from the tachograph download periods")
+    groups: list[str] = Field(description=f"The groups of your tenant it is in, sorted (at most {MAX_GROUPS})")
     created_at: datetime
 
 

@@ -10,9 +10,10 @@ from fleet.registry.service import find_vehicle
 __all__ = ["find_vehicle", "get_vehicle", "list_vehicles"]
 
 
-def list_vehicles(session: Session, tenant_id: int) -> VehicleList:
-    """The tenant's vehicles."""
-    return VehicleList(items=[VehicleOut.model_validate(v) for v in repository.list_vehicles(session, tenant_id)])
+def list_vehicles(session: Session, tenant_id: int, group: str | None = None) -> VehicleList:
+    """The tenant's vehicles, or those in one of its groups."""
+    vehicles = repository.list_vehicles(session, tenant_id, group)
+    return VehicleList(items=[VehicleOut.model_validate(v) for v in vehicles])
 
 
 def get_vehicle(session: Session, tenant_id: int, device_id: str) -> VehicleDetail:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fleet.db.types import BigId, UtcDateTime
@@ -93,6 +94,12 @@ class Vehicle(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # False for a vehicle exempt from the tachograph (EU 561/2006 art. 3a: regular routes of 50 km or less).
     tachograph_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Names of the tenant's groups the vehicle is in: sorted, no repeats, at most 20 (`fleet.registry.service`).
+    # JSONB on PostgreSQL (containment, `@>`, for the group filter). Always assigned a new list: a JSON column does not
+    # notice a list changed in place.
+    groups: Mapped[list[str]] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=list, server_default=text("'[]'")
+    )
 
 
 class VehicleCredential(Base):
@@ -175,7 +182,16 @@ class DeadLetter(Base):
     """A message or record that could not be stored, kept with the reason and the raw payload."""
 
     __tablename__ = "dead_letters"
-    __table_args__ = (Index("ix_dead_letters_tenant_id_received_at", "tenant_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_dead_letters_tenant_id_received_at", "tenant_id", "received_at"),
+        # The dispatcher's claim of requested replays reads only those.
+        Index(
+            "ix_dead_letters_replay_requested",
+            "id",
+            postgresql_where=text("replay_requested_at IS NOT NULL"),
+            sqlite_where=text("replay_requested_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -192,6 +208,8 @@ class DeadLetter(Base):
     repeat_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_seen_at: Mapped[datetime | None]
     replay_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A replay asked for through the API, waiting for the dispatcher to publish it.
+    replay_requested_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

@@ -59,6 +59,7 @@ def mark_replayed(session: Session, repeats_seen: Mapping[int, int], now: dateti
         .where(LETTERS.c.id == bindparam("letter_id"))
         .values(
             replay_count=LETTERS.c.replay_count + 1,
+            replay_requested_at=null(),
             replayed_at=case(
                 (LETTERS.c.repeat_count == bindparam("repeats_seen"), bindparam("replayed_at", type_=UtcDateTime)),
                 else_=null(),
@@ -104,3 +105,20 @@ def add_if_absent(connection: Connection, letters: Sequence[Mapping[str, Any]]) 
         .returning(LETTERS.c.fingerprint)
     )
     return set(connection.execute(statement, list(letters)).scalars())
+
+
+def request_replay(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """Ask the dispatcher to publish these letters again."""
+    session.execute(update(LETTERS).where(LETTERS.c.id.in_(ids)).values(replay_requested_at=now))
+
+
+def claim_requested(session: Session, limit: int) -> Sequence[DeadLetter]:
+    """Up to `limit` letters whose replay was requested, oldest first, locked (SKIP LOCKED) for the caller."""
+    stmt = (
+        select(DeadLetter)
+        .where(DeadLetter.replay_requested_at.is_not(None))
+        .order_by(DeadLetter.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalars(stmt).all()

@@ -1,5 +1,6 @@
 """Rules of dead letters: one letter per distinct bad message; a tenant sees only its own devices' letters; replay
-republishes them for ingest, and a replay of everything pending ends however often the letters come back bad."""
+republishes them for ingest (the CLI at once, the API through the dispatcher), and a replay of everything pending
+ends however often the letters come back bad."""
 
 import hashlib
 from collections import Counter
@@ -139,27 +140,64 @@ def replay(
     tenant_id: int | None = None,
     actor: Actor = CLI,
 ) -> int:
-    """Republish `letters` and mark them replayed; the caller commits. Returns how many were published.
+    """Republish `letters` now and mark them replayed (the CLI's replay); the caller commits. Returns how many.
 
     A replay that publishes something is recorded in the audit log, for `tenant_id` (None: the CLI's replay
     across tenants) as `actor`'s.
     """
-    # A letter whose topic was itself the problem cannot be published again and is left as it is. Ingest stores
-    # each record once however often it is replayed (idempotent keys); a record still bad comes back to its letter,
-    # which counts the repeat and is pending again.
-    replayable = [letter for letter in letters if letter.reason != Reason.BAD_TOPIC.value]
+    replayable = _replayable(letters)
     if not replayable:
         return 0
     # Read before publishing: a letter whose repeat_count moves before the mark came back bad already.
     repeats_seen = {letter.id: letter.repeat_count for letter in replayable}
     publish_and_wait(mqtt, [(letter.topic, letter.payload) for letter in replayable])
-    repository.mark_replayed(session, repeats_seen, utcnow())
-    for letter in replayable:
-        session.expire(letter, ["replayed_at", "replay_count", "repeat_count"])
+    mark_replayed(session, replayable, repeats_seen)
+    _audit(session, tenant_id, actor, "replayed", replayable, len(letters))
+    return len(replayable)
+
+
+def request_replay(
+    session: Session, letters: Sequence[DeadLetter], *, tenant_id: int | None, actor: Actor = CLI
+) -> int:
+    """Ask the dispatcher to republish `letters` (the API's replay: nothing is published inside a request); the
+    caller commits. Returns how many were queued; recorded in the audit log like a replay."""
+    replayable = _replayable(letters)
+    if not replayable:
+        return 0
+    repository.request_replay(session, [letter.id for letter in replayable], utcnow())
+    _audit(session, tenant_id, actor, "queued", replayable, len(letters))
+    return len(replayable)
+
+
+def claim_replays(session: Session, limit: int) -> Sequence[DeadLetter]:
+    """Letters whose replay was requested, locked for the dispatcher's transaction (SKIP LOCKED: several share)."""
+    return repository.claim_requested(session, limit)
+
+
+def mark_replayed(session: Session, letters: Sequence[DeadLetter], repeats_seen: dict[int, int] | None = None) -> None:
+    """The broker took these letters again: replayed (unless one came back bad meanwhile), no longer requested.
+
+    `repeats_seen`: each letter's `repeat_count` when it was read before publishing (default: as loaded).
+    """
+    seen = repeats_seen or {letter.id: letter.repeat_count for letter in letters}
+    repository.mark_replayed(session, seen, utcnow())
+    for letter in letters:
+        session.expire(letter, ["replayed_at", "replay_count", "repeat_count", "replay_requested_at"])
+
+
+def _replayable(letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    # A letter whose topic was itself the problem cannot be published again and is left as it is. Ingest stores
+    # each record once however often it is replayed (idempotent keys); a record still bad comes back to its letter,
+    # which counts the repeat and is pending again.
+    return [letter for letter in letters if letter.reason != Reason.BAD_TOPIC.value]
+
+
+def _audit(
+    session: Session, tenant_id: int | None, actor: Actor, verb: str, replayable: Sequence[DeadLetter], asked: int
+) -> None:
     detail = {
-        "replayed": len(replayable),
-        "skipped": len(letters) - len(replayable),
-        "ids": [letter.id for letter in replayable[:AUDITED_IDS]],
+        verb: len(replayable),
+        "skipped": asked - len(replayable),
+        "ids": [x.id for x in replayable[:AUDITED_IDS]],
     }
     record(session, tenant_id=tenant_id, actor=actor, action=AuditAction.DEADLETTERS_REPLAY, detail=detail)
-    return len(replayable)

@@ -1,8 +1,9 @@
-"""Queries of the registry: vehicles by device id, the row a new registration adds, deleting vehicles."""
+"""Queries of the registry: vehicles by device id and by group, the row a new registration adds, deleting vehicles."""
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from fleet.db.models import Base, Vehicle, VehicleCredential
@@ -17,6 +18,14 @@ def vehicles_by_device_ids(session: Session, device_ids: Sequence[str]) -> Seque
 def vehicle_of_tenant(session: Session, tenant_id: int, device_id: str) -> Vehicle | None:
     """The tenant's vehicle with `device_id`."""
     return session.scalar(select(Vehicle).where(Vehicle.tenant_id == tenant_id, Vehicle.device_id == device_id))
+
+
+def in_group(session: Session, name: str) -> ColumnElement[bool]:
+    """A condition on `Vehicle`: the vehicle is in the group `name` (a query adds its tenant's condition beside it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Vehicle.groups.op("@>")(literal([name], JSONB))  # JSONB containment
+    each = func.json_each(Vehicle.groups).table_valued("value")  # SQLite: one row per name in the list
+    return exists().select_from(each).where(each.c.value == name)
 
 
 def add_vehicle(session: Session, tenant_id: int, device_id: str) -> Vehicle:

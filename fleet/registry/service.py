@@ -1,5 +1,6 @@
 """Rules of the registry: a device belongs to one tenant, and exists for no other."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -15,6 +16,12 @@ from fleet.registry import repository
 
 MAX_LABEL_LENGTH = 100
 MAX_PLATE_LENGTH = 32
+# A vehicle is in at most this many groups of its tenant; each name is 1-64 of A-Z a-z 0-9 space _ - . and neither
+# begins nor ends with a space ("north" and "north " would look the same in a list).
+MAX_GROUPS = 20
+MAX_GROUP_LENGTH = 64
+GROUP_NAME_REGEX = r"[A-Za-z0-9_.-](?:[A-Za-z0-9 _.-]{0,62}[A-Za-z0-9_.-])?"
+_GROUP_NAME = re.compile(GROUP_NAME_REGEX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +31,19 @@ class NewVehicle:
     device_id: str
     label: str | None = None
     plate: str | None = None
+    groups: Sequence[str] = ()
 
 
 class VehicleChanges(TypedDict, total=False):
-    """Fields of a vehicle to change; a missing key is left as it is, None clears the field."""
+    """Fields of a vehicle to change; a missing key is left as it is, None clears the field.
+
+    `groups` replaces the vehicle's set of groups (an empty list: in no group).
+    """
 
     label: str | None
     plate: str | None
     tachograph_required: bool
+    groups: Sequence[str]
 
 
 def _check_device_ids(device_ids: Sequence[str]) -> None:
@@ -52,6 +64,30 @@ def _check_fields(label: str | None, plate: str | None) -> None:
         raise Invalid(f"a plate is at most {MAX_PLATE_LENGTH} characters")
 
 
+def group_set(groups: Sequence[str]) -> list[str]:
+    """The set of group names `groups`, sorted without repeats; Invalid for a bad name or more than MAX_GROUPS."""
+    if isinstance(groups, str):  # a lone name would pass as its characters
+        raise Invalid("groups are a list of names")
+    bad = [g for g in groups if len(g) > MAX_GROUP_LENGTH or not _GROUP_NAME.fullmatch(g)]
+    if bad:
+        raise Invalid(
+            f"invalid group name {bad[0][:100]!r}: use 1-{MAX_GROUP_LENGTH} of A-Z a-z 0-9 space _ - ., "
+            "not beginning or ending with a space"
+        )
+    unique = sorted(set(groups))
+    if len(unique) > MAX_GROUPS:
+        raise Invalid(f"a vehicle is in at most {MAX_GROUPS} groups ({len(unique)} given)")
+    return unique
+
+
+def _summary(vehicle: Vehicle) -> dict[str, Any]:
+    """The audit detail of a vehicle created or deleted: label and plate, and its groups when it has some."""
+    detail: dict[str, Any] = {"label": vehicle.label, "plate": vehicle.plate}
+    if vehicle.groups:
+        detail["groups"] = list(vehicle.groups)
+    return detail
+
+
 def _apply(vehicle: Vehicle, changes: VehicleChanges) -> dict[str, Any]:
     """Apply `changes` to `vehicle`; the fields that changed, each as {"from": old, "to": new}."""
     changed: dict[str, Any] = {}
@@ -64,6 +100,9 @@ def _apply(vehicle: Vehicle, changes: VehicleChanges) -> dict[str, Any]:
     if "tachograph_required" in changes and changes["tachograph_required"] != vehicle.tachograph_required:
         changed["tachograph_required"] = {"from": vehicle.tachograph_required, "to": changes["tachograph_required"]}
         vehicle.tachograph_required = changes["tachograph_required"]
+    if "groups" in changes and (groups := group_set(changes["groups"])) != (vehicle.groups or []):
+        changed["groups"] = {"from": list(vehicle.groups or []), "to": groups}
+        vehicle.groups = groups  # a new list: a JSON column notices only an assignment
     return changed
 
 
@@ -73,15 +112,18 @@ def add_vehicles(
     device_ids: Sequence[str],
     label: str | None = None,
     plate: str | None = None,
+    groups: Sequence[str] | None = None,
     *,
     actor: Actor = CLI,
 ) -> list[Vehicle]:
-    """Register devices for `tenant` (again: updates label and plate); one registered to another tenant is refused.
+    """Register devices for `tenant` (again: updates label and plate, and replaces the groups when `groups` is given);
+    one registered to another tenant is refused.
 
     The CLI's registration (`fleet vehicle add`), recorded in the audit log as `actor`'s.
     """
     _check_device_ids(device_ids)
     _check_fields(label, plate)
+    new_groups = group_set(groups) if groups is not None else None
     existing = {v.device_id: v for v in repository.vehicles_by_device_ids(session, device_ids)}
     foreign = [d for d, v in existing.items() if v.tenant_id != tenant.id]
     if foreign:
@@ -91,20 +133,21 @@ def add_vehicles(
         changes["label"] = label
     if plate is not None:
         changes["plate"] = plate
+    if new_groups is not None:
+        changes["groups"] = new_groups
     vehicles = []
     for device_id in dict.fromkeys(device_ids):
         vehicle = existing.get(device_id)
         if vehicle is None:
             vehicle = repository.add_vehicle(session, tenant.id, device_id)
-            vehicle.label, vehicle.plate = label, plate
-            detail = {"label": label, "plate": plate}
+            vehicle.label, vehicle.plate, vehicle.groups = label, plate, list(new_groups or [])
             record(
                 session,
                 tenant_id=tenant.id,
                 actor=actor,
                 action=AuditAction.VEHICLE_CREATE,
                 target=device_id,
-                detail=detail,
+                detail=_summary(vehicle),
             )
         elif changed := _apply(vehicle, changes):
             record(
@@ -129,26 +172,27 @@ def create_vehicles(session: Session, tenant_id: int, new: Sequence[NewVehicle],
     repeated = [d for d in dict.fromkeys(device_ids) if device_ids.count(d) > 1]
     if repeated:  # the request clashes with itself
         raise Conflict(f"device {repeated[0]!r} is given more than once")
+    groups = []
     for v in new:
         _check_fields(v.label, v.plate)
+        groups.append(group_set(v.groups))
     existing = {v.device_id: v for v in repository.vehicles_by_device_ids(session, device_ids)}
     for device_id in device_ids:
         if (found := existing.get(device_id)) is not None:
             whose = "to you" if found.tenant_id == tenant_id else "to another tenant"
             raise Conflict(f"device {device_id!r} is already registered {whose}")
     vehicles = []
-    for v in new:
+    for v, vehicle_groups in zip(new, groups, strict=True):
         vehicle = repository.add_vehicle(session, tenant_id, v.device_id)
-        vehicle.label, vehicle.plate = v.label, v.plate
+        vehicle.label, vehicle.plate, vehicle.groups = v.label, v.plate, vehicle_groups
         vehicles.append(vehicle)
-        detail = {"label": v.label, "plate": v.plate}
         record(
             session,
             tenant_id=tenant_id,
             actor=actor,
             action=AuditAction.VEHICLE_CREATE,
             target=v.device_id,
-            detail=detail,
+            detail=_summary(vehicle),
         )
     session.flush()
     return vehicles
@@ -157,20 +201,49 @@ def create_vehicles(session: Session, tenant_id: int, new: Sequence[NewVehicle],
 def update_vehicle(
     session: Session, tenant_id: int, device_id: str, changes: VehicleChanges, *, actor: Actor
 ) -> Vehicle:
-    """Change the label, plate or tachograph duty of the tenant's vehicle; recorded only when something changed."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
-    _check_fields(changes.get("label"), changes.get("plate"))
-    if changed := _apply(vehicle, changes):
-        record(
-            session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=AuditAction.VEHICLE_UPDATE,
-            target=device_id,
-            detail=changed,
-        )
-        session.flush()
-    return vehicle
+    """Change the label, plate, tachograph duty or groups of the tenant's vehicle; recorded only when something
+    changed."""
+    return update_vehicles(session, tenant_id, [(device_id, changes)], actor=actor)[0]
+
+
+def update_vehicles(
+    session: Session, tenant_id: int, updates: Sequence[tuple[str, VehicleChanges]], *, actor: Actor
+) -> list[Vehicle]:
+    """Change several of the tenant's vehicles, all or none; the vehicles in the order given.
+
+    One unknown (or another tenant's) device is a NotFound naming it, a device given twice a Conflict, a bad field an
+    Invalid: each is raised before anything changes. Each vehicle that changed is recorded as the single update is.
+    """
+    device_ids = [device_id for device_id, _ in updates]
+    if not device_ids:
+        raise Invalid("no vehicles given")
+    repeated = [d for d in dict.fromkeys(device_ids) if device_ids.count(d) > 1]
+    if repeated:  # which of the two changes would win is not for us to guess
+        raise Conflict(f"device {repeated[0][:64]!r} is given more than once")
+    possible = [d for d in device_ids if DEVICE_ID_PATTERN.fullmatch(d)]  # an impossible id never reaches the database
+    found = {v.device_id: v for v in repository.vehicles_by_device_ids(session, possible) if v.tenant_id == tenant_id}
+    missing = [d for d in device_ids if d not in found]
+    if missing:
+        raise NotFound(f"no vehicle {missing[0][:64]!r}")
+    for _, changes in updates:
+        _check_fields(changes.get("label"), changes.get("plate"))
+        if "groups" in changes:
+            group_set(changes["groups"])
+    vehicles = []
+    for device_id, changes in updates:
+        vehicle = found[device_id]
+        if changed := _apply(vehicle, changes):
+            record(
+                session,
+                tenant_id=tenant_id,
+                actor=actor,
+                action=AuditAction.VEHICLE_UPDATE,
+                target=device_id,
+                detail=changed,
+            )
+        vehicles.append(vehicle)
+    session.flush()
+    return vehicles
 
 
 def delete_vehicles(session: Session, tenant_id: int, device_ids: Sequence[str], *, actor: Actor) -> list[str]:
@@ -189,14 +262,13 @@ def delete_vehicles(session: Session, tenant_id: int, device_ids: Sequence[str],
         raise NotFound(f"no vehicle {missing[0][:64]!r}")
     vehicles = [found[d] for d in unique]
     for vehicle in vehicles:
-        detail = {"label": vehicle.label, "plate": vehicle.plate}
         record(
             session,
             tenant_id=tenant_id,
             actor=actor,
             action=AuditAction.VEHICLE_DELETE,
             target=vehicle.device_id,
-            detail=detail,
+            detail=_summary(vehicle),
         )
     repository.delete_vehicles(session, [v.id for v in vehicles])
     return unique

@@ -1,6 +1,8 @@
-"""The admin API: tokens (create, list, revoke) and vehicles (create one or many, change, delete one or many)."""
+"""The admin API: tokens (create, list, revoke) and vehicles (create one or many, change one or many, delete one
+or many), with their groups."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleet.db.models import ApiToken, Position, Vehicle, VehicleState
+from fleet.registry.service import MAX_GROUPS
 from fleet.tenancy.service import INITIAL_TOKEN_NAME, TOKEN_PREFIX
-from tests.api.conftest import BASE_TS, SeededTenant, bearer, insert_positions, make_app
+from tests.api.conftest import BASE_TS, Database, SeededTenant, bearer, insert_positions, make_app, seed_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +26,35 @@ def admin(pg_url: str) -> Iterator[TestClient]:
     """A client calling from ADDRESS."""
     with TestClient(make_app(pg_url), client=(ADDRESS, 50000)) as test_client:
         yield test_client
+
+
+@dataclass
+class Env:
+    """A client calling from ADDRESS on one database (PostgreSQL or SQLite), a tenant with two vehicles, another."""
+
+    client: TestClient
+    sessions: sessionmaker[Session]
+    tenant: SeededTenant
+    other: SeededTenant
+
+    def vehicles(self, **params: Any) -> dict[str, dict[str, Any]]:
+        """The tenant's vehicles as GET /v1/vehicles lists them, by device id."""
+        response = self.client.get("/v1/vehicles", headers=self.tenant.headers, params=params)
+        assert response.status_code == 200, response.text
+        return {v["device_id"]: v for v in response.json()["items"]}
+
+    def bulk(self, vehicles: Any) -> Any:
+        """PATCH /v1/admin/vehicles with `vehicles`."""
+        return self.client.patch("/v1/admin/vehicles", headers=self.tenant.headers, json={"vehicles": vehicles})
+
+
+@pytest.fixture
+def env(database: Database, unique: str) -> Iterator[Env]:
+    """The admin API on PostgreSQL, then on SQLite."""
+    tenant = seed_tenant(database.sessions, f"groups-{unique}", [f"g-{unique}-1", f"g-{unique}-2"])
+    other = seed_tenant(database.sessions, f"groups-other-{unique}", [f"g-{unique}-9"])
+    with TestClient(make_app(database.url), client=(ADDRESS, 50000)) as client:
+        yield Env(client, database.sessions, tenant, other)
 
 
 def audit(client: TestClient, tenant: SeededTenant, **params: Any) -> list[dict[str, Any]]:
@@ -281,7 +313,7 @@ def test_a_deleted_device_may_be_registered_again_without_its_old_data(
     ("method", "path", "allow"),
     [
         ("OPTIONS", "/v1/admin/tokens", "GET, POST"),
-        ("PUT", "/v1/admin/vehicles", "DELETE, POST"),
+        ("PUT", "/v1/admin/vehicles", "DELETE, PATCH, POST"),
         ("POST", "/v1/admin/vehicles/bus-1", "DELETE, PATCH"),
         ("DELETE", "/v1/vehicles", "GET"),
     ],
@@ -291,3 +323,203 @@ def test_a_wrong_method_names_every_allowed_one(client: TestClient, method: str,
 
     assert response.status_code == 405
     assert response.headers["Allow"] == allow
+
+
+# --- groups and bulk changes, on PostgreSQL and SQLite -------------------------------------------------------------
+
+
+def test_groups_are_set_on_registration_shown_and_filtered(env: Env, unique: str) -> None:
+    new = [
+        {"device_id": f"n-{unique}-1", "groups": ["north", "Depot 2", "north"]},
+        {"device_id": f"n-{unique}-2", "groups": ["northern"]},
+        {"device_id": f"n-{unique}-3", "groups": None},
+        {"device_id": f"n-{unique}-4"},
+    ]
+
+    created = env.client.post("/v1/admin/vehicles", headers=env.tenant.headers, json=new)
+
+    assert created.status_code == 201, created.text
+    assert [v["groups"] for v in created.json()["items"]] == [["Depot 2", "north"], ["northern"], [], []]
+    listed = env.vehicles()
+    assert listed[f"n-{unique}-1"]["groups"] == ["Depot 2", "north"]
+    assert listed[env.tenant.device_ids[0]]["groups"] == []
+    detail = env.client.get(f"/v1/vehicles/n-{unique}-1", headers=env.tenant.headers).json()
+    assert detail["groups"] == ["Depot 2", "north"]
+    assert list(env.vehicles(group="north")) == [f"n-{unique}-1"]  # not "northern"
+    assert list(env.vehicles(group="Depot 2")) == [f"n-{unique}-1"]
+    assert list(env.vehicles(group="depot 2")) == []  # names are case-sensitive
+    assert list(env.vehicles(group="nowhere")) == []
+    entries = audit(env.client, env.tenant, action="vehicle.create", limit=4)
+    assert [e["detail"] for e in reversed(entries)] == [
+        {"label": None, "plate": None, "groups": ["Depot 2", "north"]},
+        {"label": None, "plate": None, "groups": ["northern"]},
+        {"label": None, "plate": None},
+        {"label": None, "plate": None},
+    ]
+
+
+def test_a_change_replaces_keeps_or_clears_the_groups(env: Env) -> None:
+    device = env.tenant.device_ids[0]
+    url = f"/v1/admin/vehicles/{device}"
+
+    def patch(body: dict[str, Any]) -> list[str]:
+        response = env.client.patch(url, headers=env.tenant.headers, json=body)
+        assert response.status_code == 200, response.text
+        groups: list[str] = response.json()["groups"]
+        return groups
+
+    assert patch({"groups": ["south", "north"]}) == ["north", "south"]
+    assert patch({"groups": ["east"]}) == ["east"]  # replaced, not added
+    assert patch({"label": "Line 7"}) == ["east"]  # omitted: kept
+    assert patch({"groups": ["east"]}) == ["east"]  # the same set: nothing recorded
+    assert list(env.vehicles(group="east")) == [device]
+    assert patch({"groups": None}) == []  # null clears
+    assert patch({"groups": ["east"]}) == ["east"]
+    assert patch({"groups": []}) == []
+    assert env.vehicles(group="east") == {}
+    updates = audit(env.client, env.tenant, action="vehicle.update")
+    assert [e["detail"] for e in reversed(updates)] == [
+        {"groups": {"from": [], "to": ["north", "south"]}},
+        {"groups": {"from": ["north", "south"], "to": ["east"]}},
+        {"label": {"from": None, "to": "Line 7"}},
+        {"groups": {"from": ["east"], "to": []}},
+        {"groups": {"from": [], "to": ["east"]}},
+        {"groups": {"from": ["east"], "to": []}},
+    ]
+    assert {(e["actor"], e["address"]) for e in updates} == {(INITIAL_TOKEN_NAME, ADDRESS)}
+
+
+BAD_GROUPS = [
+    pytest.param([""], id="empty-name"),
+    pytest.param(["x" * 65], id="long-name"),
+    pytest.param(["north/south"], id="slash"),
+    pytest.param([" north"], id="leading-space"),
+    pytest.param(["north "], id="trailing-space"),
+    pytest.param(["Zürich"], id="non-ascii"),
+    pytest.param(["a\u0000b"], id="nul"),
+    pytest.param([f"g{i}" for i in range(MAX_GROUPS + 1)], id="too-many"),
+    pytest.param("north", id="a-string"),
+    pytest.param([7], id="a-number"),
+]
+
+
+@pytest.mark.parametrize("groups", BAD_GROUPS)
+def test_bad_groups_change_nothing(env: Env, unique: str, groups: Any) -> None:
+    device = env.tenant.device_ids[0]
+    env.client.patch(f"/v1/admin/vehicles/{device}", headers=env.tenant.headers, json={"groups": ["kept"]})
+
+    create = env.client.post(
+        "/v1/admin/vehicles", headers=env.tenant.headers, json={"device_id": f"bad-{unique}", "groups": groups}
+    )
+    single = env.client.patch(
+        f"/v1/admin/vehicles/{device}", headers=env.tenant.headers, json={"label": "changed", "groups": groups}
+    )
+    bulk = env.bulk(
+        [{"device_id": env.tenant.device_ids[1], "label": "changed"}, {"device_id": device, "groups": groups}]
+    )
+
+    assert (create.status_code, single.status_code, bulk.status_code) == (422, 422, 422)
+    listed = env.vehicles()
+    assert list(listed) == env.tenant.device_ids
+    assert [(v["label"], v["groups"]) for v in listed.values()] == [(None, ["kept"]), (None, [])]
+
+
+@pytest.mark.parametrize("group", ["", " north", "x" * 65, "a/b", "Zürich"])
+def test_a_filter_by_an_impossible_group_is_refused(env: Env, group: str) -> None:
+    response = env.client.get("/v1/vehicles", headers=env.tenant.headers, params={"group": group})
+
+    assert response.status_code == 422
+
+
+def test_a_bulk_change_changes_each_vehicle_as_a_single_change_would(env: Env) -> None:
+    first, second = env.tenant.device_ids
+    env.client.patch(f"/v1/admin/vehicles/{second}", headers=env.tenant.headers, json={"plate": "W-2"})
+
+    response = env.bulk(
+        [
+            {"device_id": second, "plate": None, "groups": ["north"], "tachograph_required": False},
+            {"device_id": first, "label": "Line 7", "groups": ["north", "south"]},
+        ]
+    )
+
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [v["device_id"] for v in items] == [second, first]  # the request's order
+    assert [(v["label"], v["plate"], v["groups"], v["tachograph_required"]) for v in items] == [
+        (None, None, ["north"], False),
+        ("Line 7", None, ["north", "south"], True),
+    ]
+    assert list(env.vehicles(group="north")) == [first, second]
+    assert list(env.vehicles(group="south")) == [first]
+    kept = env.bulk([{"device_id": first, "plate": "W-1"}, {"device_id": second, "label": None}])
+    assert kept.status_code == 200
+    assert [(v["label"], v["plate"], v["groups"]) for v in kept.json()["items"]] == [
+        ("Line 7", "W-1", ["north", "south"]),  # omitted fields kept
+        (None, None, ["north"]),
+    ]
+    updates = audit(env.client, env.tenant, action="vehicle.update", limit=4)
+    exempted = {
+        "plate": {"from": "W-2", "to": None},
+        "tachograph_required": {"from": True, "to": False},
+        "groups": {"from": [], "to": ["north"]},
+    }
+    assert [(e["target"], e["detail"]) for e in reversed(updates[:3])] == [  # the unchanged one recorded nothing
+        (second, exempted),
+        (first, {"label": {"from": None, "to": "Line 7"}, "groups": {"from": [], "to": ["north", "south"]}}),
+        (first, {"plate": {"from": None, "to": "W-1"}}),
+    ]
+    assert {(e["actor"], e["address"]) for e in updates} == {(INITIAL_TOKEN_NAME, ADDRESS)}
+
+
+def test_a_bulk_change_is_all_or_nothing(env: Env) -> None:
+    first, second = env.tenant.device_ids
+    foreign = env.other.device_ids[0]
+    change = {"device_id": first, "label": "changed", "groups": ["changed"]}
+
+    unknown = env.bulk([change, {"device_id": "nobodys-bus", "label": "x"}])
+    theirs = env.bulk([change, {"device_id": foreign, "label": "taken over"}])
+    impossible = env.bulk([change, {"device_id": "bus\u0000" + "x" * 5000}])
+    twice = env.bulk([change, {"device_id": second}, {"device_id": first, "label": "other"}])
+    bad_field = env.bulk([change, {"device_id": second, "plate": "x" * 33}])
+
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "no vehicle 'nobodys-bus'"}
+    assert theirs.status_code == 404 and theirs.json() == {"detail": f"no vehicle {foreign!r}"}
+    assert impossible.status_code == 404 and len(impossible.json()["detail"]) < 100
+    assert twice.status_code == 409 and twice.json() == {"detail": f"device {first!r} is given more than once"}
+    assert bad_field.status_code == 422
+    assert [(v["label"], v["groups"]) for v in env.vehicles().values()] == [(None, [])] * 2
+    assert audit(env.client, env.tenant, action="vehicle.update") == []
+    other = env.client.get(f"/v1/vehicles/{foreign}", headers=env.other.headers).json()
+    assert (other["label"], other["groups"]) == (None, [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"vehicles": []},
+        {"vehicles": [{"device_id": f"bus-{i}"} for i in range(1001)]},
+        {"vehicles": [{"device_id": "bus-1", "colour": "red"}]},
+        {"vehicles": [{"label": "no device id"}]},
+        {"vehicles": [{"device_id": "bus-1", "tachograph_required": None}]},
+        {"device_ids": ["bus-1"]},
+        [{"device_id": "bus-1"}],
+    ],
+    ids=["empty", "too-many", "unknown-field", "no-device-id", "null-tachograph", "wrong-key", "a-list"],
+)
+def test_bad_bulk_changes_are_refused(env: Env, body: Any) -> None:
+    response = env.client.patch("/v1/admin/vehicles", headers=env.tenant.headers, json=body)
+
+    assert response.status_code == 422
+
+
+def test_a_bulk_change_of_the_most_vehicles_allowed(env: Env, unique: str) -> None:
+    devices = [f"max-{unique}-{i:04}" for i in range(1000)]
+    created = env.client.post(
+        "/v1/admin/vehicles", headers=env.tenant.headers, json=[{"device_id": d} for d in devices]
+    )
+    assert created.status_code == 201
+
+    response = env.bulk([{"device_id": d, "groups": ["depot"]} for d in devices])
+
+    assert response.status_code == 200
+    assert list(env.vehicles(group="depot")) == devices

@@ -89,8 +89,8 @@ def test_a_replay_is_recorded_as_the_operators(
     nothing = replay_client.post("/v1/deadletters/replay", headers=bearer(operator), json={"ids": [ids[0] + 1000]})
     replayed = replay_client.post("/v1/deadletters/replay", headers=bearer(operator), json={"ids": ids})
 
-    assert nothing.json() == {"replayed": 0, "skipped": 0}
-    assert replayed.json() == {"replayed": 2, "skipped": 0}
+    assert nothing.json() == {"queued": 0, "skipped": 0}
+    assert replayed.json() == {"queued": 2, "skipped": 0}
     [entry] = replay_client.get("/v1/audit", headers=tenant.headers, params={"action": "deadletters.replay"}).json()[
         "items"
     ]  # the replay that published nothing is not an entry
@@ -100,4 +100,4 @@ def test_a_replay_is_recorded_as_the_operators(
         "198.51.100.4",
         None,
     )
-    assert entry["detail"] == {"replayed": 2, "skipped": 0, "ids": ids}
+    assert entry["detail"] == {"queued": 2, "skipped": 0, "ids": ids}

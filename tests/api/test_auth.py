@@ -56,6 +56,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/v1/admin/tokens/{token_id}"): ADMIN,
     ("POST", "/v1/admin/vehicles"): ADMIN,
     ("PATCH", "/v1/admin/vehicles/{device_id}"): ADMIN,
+    ("PATCH", "/v1/admin/vehicles"): ADMIN,
     ("DELETE", "/v1/admin/vehicles/{device_id}"): ADMIN,
     ("DELETE", "/v1/admin/vehicles"): ADMIN,
     ("POST", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
@@ -67,9 +68,11 @@ SIGNED_ROUTES = {("PUT", "/v1/blobs/{key:path}"), ("GET", "/v1/blobs/{key:path}"
 CALLERS = ["none", "viewer", "operator", "admin", "expired", "revoked"]
 # Path parameters of the role matrix: ids nobody has, so no request of the matrix changes anything.
 NOBODYS = {"device_id": "nobodys-bus", "token_id": str(MAX_TOKEN_ID), "id": str(MAX_ID), "key:path": "no/such/key"}
-# Bodies that pass validation, for the cross-tenant requests (which must then fail on the ids alone).
+# Bodies that pass validation, for the role matrix and the cross-tenant requests (which must then fail on the ids
+# alone).
 BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/admin/vehicles/{device_id}"): {"label": "taken over"},
+    ("PATCH", "/v1/admin/vehicles"): {"vehicles": [{"device_id": NOBODYS["device_id"], "groups": ["taken"]}]},
     ("PUT", "/v1/files/{id}/legal-hold"): {"hold": True, "reason": "taken over"},
     ("POST", "/v1/vehicles/{device_id}/commands"): {"type": "reboot"},
 }
@@ -110,7 +113,8 @@ def fill(path: str, values: dict[str, str]) -> str:
 
 
 def expected(caller: str, needed: Role | None) -> str:
-    """What a caller gets from a route needing `needed`: "401", "403" or "allowed" (anything but those two)."""
+    """What a caller gets from a route needing `needed`: "401", "403" or "allowed" (any answer but those two and a
+    server error)."""
     if needed is None:
         return "allowed"
     if caller in ("none", "expired", "revoked"):
@@ -119,6 +123,9 @@ def expected(caller: str, needed: Role | None) -> str:
 
 
 def outcome(status: int) -> str:
+    """How the matrix counts an answer: a server error is never expected, so it always fails the matrix."""
+    if status >= 500:
+        return f"server error {status}"
     return str(status) if status in (401, 403) else "allowed"
 
 
@@ -135,7 +142,8 @@ def test_every_route_declares_its_role(client: TestClient) -> None:
 def test_role_matrix(client: TestClient, callers: dict[str, dict[str, str]], caller: str) -> None:
     mismatches = []
     for (method, path), needed in sorted(ROUTE_ROLES.items(), key=lambda item: item[0][1]):
-        response = client.request(method, fill(path, NOBODYS), headers=callers[caller])
+        body = BODIES.get((method, path))
+        response = client.request(method, fill(path, NOBODYS), headers=callers[caller], json=body)
         if outcome(response.status_code) != expected(caller, needed):
             mismatches.append(f"{method} {path}: {response.status_code} {response.text[:100]}")
         if response.status_code in (401, 403):
@@ -144,6 +152,11 @@ def test_role_matrix(client: TestClient, callers: dict[str, dict[str, str]], cal
             assert response.headers["WWW-Authenticate"] == "Bearer"
 
     assert mismatches == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_the_role_matrix_never_counts_a_server_error_as_allowed(status: int) -> None:
+    assert outcome(status) not in {expected(caller, needed) for caller in CALLERS for needed in (*Role, None)}
 
 
 @pytest.mark.parametrize(
@@ -221,14 +234,25 @@ def test_every_route_answers_404_for_another_tenants_ids(
 def test_body_ids_of_another_tenant_are_not_found_or_taken(
     client: TestClient, tenant: SeededTenant, other_tenant: SeededTenant
 ) -> None:
-    foreign = other_tenant.device_ids[0]
+    foreign, mine = other_tenant.device_ids[0], tenant.device_ids[0]
+    takeover = {"label": "taken over", "groups": ["taken"]}
 
     bulk = client.request("DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [foreign]})
     create = client.post("/v1/admin/vehicles", headers=tenant.headers, json={"device_id": foreign})
+    change = client.patch(
+        "/v1/admin/vehicles",
+        headers=tenant.headers,
+        json={"vehicles": [{"device_id": mine, **takeover}, {"device_id": foreign, **takeover}]},
+    )
 
     assert bulk.status_code == 404 and bulk.json() == {"detail": f"no vehicle {foreign!r}"}
     assert create.status_code == 409
-    assert client.get(f"/v1/vehicles/{foreign}", headers=other_tenant.headers).status_code == 200
+    assert change.status_code == 404 and change.json() == {"detail": f"no vehicle {foreign!r}"}
+    theirs = client.get(f"/v1/vehicles/{foreign}", headers=other_tenant.headers)
+    assert theirs.status_code == 200 and (theirs.json()["label"], theirs.json()["groups"]) == (None, [])
+    own = client.get(f"/v1/vehicles/{mine}", headers=tenant.headers).json()
+    assert (own["label"], own["groups"]) == (None, [])  # all or none: the caller's own vehicle is unchanged too
+    assert client.get("/v1/vehicles", headers=tenant.headers, params={"group": "taken"}).json()["items"] == []
 
 
 def test_lists_hold_only_the_callers_tenant(

@@ -1,4 +1,5 @@
-"""Replaying dead letters through the API, and the vehicles-by-state gauge behind the gone-silent alert."""
+"""Replaying dead letters through the API (queued in the request, published by the dispatcher), and the
+vehicles-by-state gauge behind the gone-silent alert."""
 
 import json
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from fleet.db.migrate import upgrade
 from fleet.db.models import DeadLetter, Position, Tenant, Vehicle, VehicleState
 from fleet.registry.service import add_vehicles
 from tests.api.conftest import SeededTenant, make_app, seed_tenant
+from tests.fixtures.downlink import DispatcherThread
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
@@ -64,12 +66,13 @@ def test_a_tenant_sees_and_replays_letters_of_devices_it_registered_later(
     assert listed == [mine]
 
     other = replay_client.post("/v1/deadletters/replay", headers=other_tenant.headers, json={"ids": [mine]})
-    assert other.status_code == 200 and other.json() == {"replayed": 0, "skipped": 0}
+    assert other.status_code == 202 and other.json() == {"queued": 0, "skipped": 0}
 
     runner = IngestThread(pg_url, mosquitto.url).start()
+    dispatcher = DispatcherThread(pg_url, mosquitto.url).start()
     try:
         response = replay_client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [mine, strangers]})
-        assert response.status_code == 200 and response.json() == {"replayed": 1, "skipped": 0}
+        assert response.status_code == 202 and response.json() == {"queued": 1, "skipped": 0}
 
         def stored() -> int:
             with pg_sessions() as session:
@@ -83,26 +86,33 @@ def test_a_tenant_sees_and_replays_letters_of_devices_it_registered_later(
                 )
 
         wait_until(lambda: stored() == 1, "replayed record stored")
+
+        def replayed() -> bool:
+            with pg_sessions() as session:
+                row = session.get_one(DeadLetter, mine)
+                return row.replayed_at is not None and row.replay_requested_at is None
+
+        wait_until(replayed, "the letter marked replayed by the dispatcher")
     finally:
+        dispatcher.stop()
         runner.stop()
     again = replay_client.post("/v1/deadletters/replay", headers=tenant.headers)
-    assert again.json() == {"replayed": 0, "skipped": 0}
+    assert again.json() == {"queued": 0, "skipped": 0}
     with pg_sessions() as session:
         assert session.get_one(DeadLetter, strangers).replayed_at is None
 
 
-def test_replay_without_a_reachable_broker_is_503(
+def test_a_replay_request_publishes_nothing_and_waits_for_the_dispatcher(
     client: TestClient, pg_sessions: sessionmaker[Session], tenant: SeededTenant
 ) -> None:
-    nothing = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [1]})
-    assert nothing.status_code == 200  # nothing of this tenant's to publish: no broker needed
-
+    # The client's broker is unreachable: the request does not need it.
     pending = letter(pg_sessions, tenant.device_ids[0], {"ts": datetime.now(UTC).isoformat(), "seq": 1})
     response = client.post("/v1/deadletters/replay", headers=tenant.headers, json={"ids": [pending]})
 
-    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    assert response.status_code == 202 and response.json() == {"queued": 1, "skipped": 0}
     with pg_sessions() as session:
-        assert session.get_one(DeadLetter, pending).replayed_at is None
+        row = session.get_one(DeadLetter, pending)
+        assert row.replay_requested_at is not None and row.replayed_at is None
 
 
 def gauge(text: str, state: str) -> float:

@@ -20,8 +20,9 @@ def test_lists_own_vehicles_ordered_by_device_id(
     assert response.status_code == 200
     items = response.json()["items"]
     assert [v["device_id"] for v in items] == tenant.device_ids
-    assert set(items[0]) == {"device_id", "label", "plate", "tachograph_required", "created_at"}
+    assert set(items[0]) == {"device_id", "label", "plate", "tachograph_required", "groups", "created_at"}
     assert items[0]["tachograph_required"] is True
+    assert items[0]["groups"] == []
     assert items[0]["created_at"].endswith(("Z", "+00:00"))
 
 
@@ -89,3 +90,18 @@ def test_odd_device_ids_are_not_found(client: TestClient, tenant: SeededTenant, 
 
     assert response.status_code == 404
     assert isinstance(response.json()["detail"], str)
+
+
+def test_the_group_filter_sees_only_the_callers_vehicles(
+    client: TestClient, tenant: SeededTenant, other_tenant: SeededTenant
+) -> None:
+    mine, theirs = tenant.device_ids[0], other_tenant.device_ids[0]
+    for owner, device in ((tenant, mine), (other_tenant, theirs)):
+        changed = client.patch(f"/v1/admin/vehicles/{device}", headers=owner.headers, json={"groups": ["depot"]})
+        assert changed.status_code == 200
+
+    listed = client.get("/v1/vehicles", headers=tenant.headers, params={"group": "depot"})
+
+    assert listed.status_code == 200
+    assert [(v["device_id"], v["groups"]) for v in listed.json()["items"]] == [(mine, ["depot"])]
+    assert client.get(f"/v1/vehicles/{mine}", headers=tenant.headers).json()["groups"] == ["depot"]

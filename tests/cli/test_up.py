@@ -1,4 +1,4 @@
-"""`fleet up` serves the API `fleet api` would serve with the same environment, on its own address and broker."""
+"""`fleet up` serves the API `fleet api` would serve with the same environment, on its own address."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -13,12 +13,12 @@ def test_up_serves_the_api_with_the_environments_api_settings(monkeypatch: pytes
     monkeypatch.setenv("FLEET_API_SILENT_AFTER_SECONDS", "42")
     monkeypatch.setenv("FLEET_API_HOST", "0.0.0.0")
     monkeypatch.setenv("FLEET_API_PORT", "9")
-    shared = SharedSettings(database_url=f"sqlite:///{tmp_path / 'fleet.db'}", mqtt_url="mqtt://127.0.0.1:18830")
+    shared = SharedSettings(database_url=f"sqlite:///{tmp_path / 'fleet.db'}")
 
     server = demo_api_server(shared, 8123)
 
     state = server.config.app.state
     state.engine.dispose()
     assert state.silent_after == timedelta(seconds=42)
-    assert (state.mqtt.host, state.mqtt.port) == ("127.0.0.1", 18830)
+    assert str(state.engine.url) == shared.database_url
     assert (server.config.host, server.config.port) == ("127.0.0.1", 8123)

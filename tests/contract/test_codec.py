@@ -260,3 +260,58 @@ def test_published_schema_files_match_the_models() -> None:
         path = SCHEMA_DIR / name
         assert path.exists(), f"{name} missing: run python -m fleet.contract.export"
         assert path.read_text() == content, f"{name} is stale: run python -m fleet.contract.export"
+
+
+FILE_OFFER = {
+    "ts": "2026-11-23T07:59:00Z",
+    "seq": 3,
+    "file_id": "clip-1",
+    "state": "offered",
+    "kind": "video",
+    "name": "front.mp4",
+    "size_bytes": 1000,
+    "sha256": "ab" * 32,
+    "content_type": "video/mp4",
+}
+
+
+def test_a_file_offer_decodes() -> None:
+    decoded = decode(FILE_OFFER, stream="file")
+
+    (record,) = decoded.records
+    assert (record.file_id, record.kind, record.size_bytes, record.sha256) == ("clip-1", "video", 1000, "ab" * 32)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("kind", "firmware"),
+        ("state", "verified"),
+        ("file_id", "../etc"),
+        ("sha256", "xyz"),
+        ("size_bytes", -1),
+        ("name", "a/b.mp4"),
+        ("content_type", "not a type"),
+    ],
+)
+def test_a_file_record_outside_the_contract_is_a_schema_dead_letter(field: str, value: object) -> None:
+    decoded = decode({**FILE_OFFER, field: value}, stream="file")
+
+    assert decoded.records == []
+    assert [r.reason for r in decoded.rejected] == [Reason.SCHEMA]
+    assert field in decoded.rejected[0].detail
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ({"command_id": "0", "state": "done"}, "command_id"),
+        ({"command_id": "12", "state": "acked"}, "state"),
+        ({"command_id": "12", "state": "done", "error": "x" * 2001}, "error"),
+    ],
+)
+def test_an_ack_outside_the_contract_is_a_schema_dead_letter(record: dict[str, object], problem: str) -> None:
+    decoded = decode({"ts": "2026-11-23T07:59:00Z", "seq": 1, **record}, stream="ack")
+
+    assert [r.reason for r in decoded.rejected] == [Reason.SCHEMA]
+    assert problem in decoded.rejected[0].detail

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, select
 from dispatcher.mqtt_publisher import Outgoing
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
-from fleet.db.models import Vehicle, utcnow
+from fleet.db.models import DeadLetter, Vehicle, utcnow
 from fleet.db.readiness import SchemaMismatch
+from fleet.deadletters import service as deadletters
 from fleet.mqtt.dynsec import bootstrap_config, hash_password
 from fleet.mqtt.policy import ServiceIdentity
 from fleet.mqtt.url import MqttEndpoint
@@ -361,6 +362,40 @@ def test_the_dispatcher_works_on_sqlite(sqlite_url: str, mosquitto: MosquittoSer
         wait_until(lambda: len(receiver.messages()) == 5, "the messages at the unit")
         assert receiver.ids() == ids
         assert dispatcher.service.listener is None  # no LISTEN/NOTIFY: polling only
+    finally:
+        dispatcher.stop()
+        receiver.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_requested_replay_is_published_on_its_topic_and_marked_replayed(
+    database: str, db: Database, sqlite_url: str, mosquitto: MosquittoServer, unique: str
+) -> None:
+    url = db.url if database == "postgresql" else sqlite_url
+    engine = make_engine(url)
+    topic = f"fleet/v1/replayed-{unique}/pos"
+    receiver = unit(mosquitto.url, topic)
+    dispatcher = DispatcherThread(url, mosquitto.url).start()
+    try:
+        with make_session_factory(engine)() as session:
+            letter = DeadLetter(topic=topic, device_id=None, reason="unknown_device", detail="x", payload=b'{"seq":1}')
+            session.add(letter)
+            session.flush()
+            deadletters.request_replay(session, [letter], tenant_id=None)
+            session.commit()
+            letter_id = letter.id
+
+        wait_until(lambda: [m.payload for m in receiver.messages()] == [b'{"seq":1}'], "the letter at its topic")
+
+        def replayed() -> bool:
+            with make_session_factory(engine)() as session:
+                row = session.get_one(DeadLetter, letter_id)
+                return row.replayed_at is not None and row.replay_requested_at is None and row.replay_count == 1
+
+        wait_until(replayed, "the letter marked replayed")
+        # A replay carries no downlink message id: the unit's original message had none.
+        assert receiver.messages()[0].message_id is None
     finally:
         dispatcher.stop()
         receiver.close()

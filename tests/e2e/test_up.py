@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -215,6 +216,8 @@ def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(
         "FLEET_DATA_DIR": str(tmp_path / "data"),
         "FLEET_SIM_TACHOGRAPH_CARD_INTERVAL_SECONDS": "60",
         "FLEET_SIM_CLIPS_PER_HOUR": "120",
+        # The operator's request below must not be one of the share a unit fails on purpose.
+        "FLEET_SIM_COMMAND_FAILURE_PROBABILITY": "0",
     }
     env.pop("FLEET_DATABASE_URL", None)
     process = subprocess.Popen(
@@ -268,8 +271,10 @@ def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(
         )
         assert command["state"] == "queued"
         path = f"/v1/commands/{command['id']}"
-        wait_until(lambda: json.loads(api_get(api_url, token, path))["state"] == "done", "the command done", timeout=60)
+        finished = ("done", "failed", "rejected", "expired")
+        wait_until(lambda: json.loads(api_get(api_url, token, path))["state"] in finished, "the command", timeout=60)
         done = json.loads(api_get(api_url, token, path))
+        assert done["state"] == "done", done
         assert [step["state"] for step in done["history"]] == ["queued", "sent", "delivered", "done"]
         page = json.loads(api_get(api_url, token, "/v1/files?vehicle=sim-0001&kind=video&limit=200"))
         (clip,) = [f for f in page["items"] if f["command_id"] == str(command["id"])]
@@ -285,3 +290,18 @@ def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_fleet_up_on_a_port_in_use_says_so_and_exits(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "FLEET_DATA_DIR": str(tmp_path / "data")}
+        env.pop("FLEET_DATABASE_URL", None)
+        result = subprocess.run(
+            [*fleet_command(), "up", "--port", str(port)], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert result.returncode == 1
+    assert f"cannot serve the API on 127.0.0.1:{port}" in result.stderr

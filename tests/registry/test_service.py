@@ -9,13 +9,17 @@ from sqlalchemy.orm import Session
 from fleet.audit.service import Actor
 from fleet.db.models import AuditEntry, CanSample, Position, Tenant, Vehicle, VehicleState, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
+from fleet.registry.repository import in_group
 from fleet.registry.service import (
+    MAX_GROUPS,
     NewVehicle,
     add_vehicles,
     create_vehicles,
     delete_vehicles,
     find_vehicle,
+    group_set,
     update_vehicle,
+    update_vehicles,
 )
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import create_tenant, create_token, token_name
@@ -172,3 +176,167 @@ def test_deleting_vehicles_takes_their_state_and_telemetry(
     [again] = add_vehicles(session, other, ["bus-3"])
     assert again.id == gone_id
     assert session.scalars(select(Position).where(Position.vehicle_id == again.id)).all() == []
+
+
+# --- groups ----------------------------------------------------------------------------------------------------
+
+
+def test_a_group_set_is_sorted_without_repeats() -> None:
+    assert group_set(["north", "Depot 2", "north", "a.b_c-d", "x" * 64]) == ["Depot 2", "a.b_c-d", "north", "x" * 64]
+    assert group_set([]) == []
+    assert group_set([f"g{i}" for i in range(MAX_GROUPS)] + ["g0"]) == sorted(f"g{i}" for i in range(MAX_GROUPS))
+
+
+@pytest.mark.parametrize(
+    ("groups", "match"),
+    [
+        ([""], "invalid group name"),
+        (["x" * 65], "invalid group name"),
+        (["north/south"], "invalid group name"),
+        (["north\n"], "invalid group name"),
+        ([" north"], "invalid group name"),
+        (["north "], "invalid group name"),
+        ([" "], "invalid group name"),
+        (["Zürich"], "invalid group name"),
+        ([f"g{i}" for i in range(MAX_GROUPS + 1)], "at most 20 groups"),
+        ("north", "a list of names"),
+    ],
+)
+def test_a_bad_group_set_is_refused(groups: list[str], match: str) -> None:
+    with pytest.raises(Invalid, match=match):
+        group_set(groups)
+
+
+def test_groups_are_set_on_creation_replaced_and_recorded(session: Session, acme: Tenant, admin: Actor) -> None:
+    [bus1, bus2] = create_vehicles(
+        session, acme.id, [NewVehicle("bus-1", groups=["north", "electric", "north"]), NewVehicle("bus-2")], actor=admin
+    )
+    assert (bus1.groups, bus2.groups) == (["electric", "north"], [])
+
+    update_vehicle(session, acme.id, "bus-1", {"groups": ["south"]}, actor=admin)
+    update_vehicle(session, acme.id, "bus-1", {"groups": ["south", "south"]}, actor=admin)  # the same set
+    update_vehicle(session, acme.id, "bus-1", {"label": "line 7"}, actor=admin)  # groups stay
+    session.expire_all()
+
+    assert find_vehicle(session, acme.id, "bus-1").groups == ["south"]
+    assert audit_log(session)[-4:] == [
+        ("ops-admin", "vehicle.create", "bus-1", {"label": None, "plate": None, "groups": ["electric", "north"]}),
+        ("ops-admin", "vehicle.create", "bus-2", {"label": None, "plate": None}),
+        ("ops-admin", "vehicle.update", "bus-1", {"groups": {"from": ["electric", "north"], "to": ["south"]}}),
+        ("ops-admin", "vehicle.update", "bus-1", {"label": {"from": None, "to": "line 7"}}),
+    ]
+    with pytest.raises(Invalid, match="invalid group name"):
+        create_vehicles(session, acme.id, [NewVehicle("bus-3", groups=["bad/name"])], actor=admin)
+    with pytest.raises(Invalid, match="invalid group name"):
+        update_vehicle(session, acme.id, "bus-1", {"label": "kept?", "groups": ["bad/name"]}, actor=admin)
+    assert (find_vehicle(session, acme.id, "bus-1").label, find_vehicle(session, acme.id, "bus-1").groups) == (
+        "line 7",
+        ["south"],
+    )
+
+
+def test_the_clis_registration_sets_or_replaces_groups(session: Session, acme: Tenant) -> None:
+    add_vehicles(session, acme, ["bus-1"], groups=["north"])
+    add_vehicles(session, acme, ["bus-1", "bus-2"], label="line 7")  # no groups given: kept
+    add_vehicles(session, acme, ["bus-2"], groups=["south", "north"])
+
+    assert [(v.device_id, v.groups) for v in session.scalars(select(Vehicle).order_by(Vehicle.device_id))] == [
+        ("bus-1", ["north"]),
+        ("bus-2", ["north", "south"]),
+    ]
+    assert audit_log(session)[-1] == (
+        "cli",
+        "vehicle.update",
+        "bus-2",
+        {"groups": {"from": [], "to": ["north", "south"]}},
+    )
+
+
+def test_a_bulk_update_is_all_or_nothing_and_recorded_per_vehicle(
+    session: Session, acme: Tenant, other: Tenant, admin: Actor
+) -> None:
+    add_vehicles(session, acme, ["bus-1", "bus-2", "bus-3"])
+    add_vehicles(session, other, ["bus-9"])
+    session.commit()
+    before = len(audit_log(session))
+
+    for updates, error, match in [
+        ([("bus-1", {"label": "x"}), ("bus-9", {"label": "mine now"})], NotFound, "no vehicle 'bus-9'"),
+        ([("bus-1", {"label": "x"}), ("nobodys-bus", {})], NotFound, "no vehicle 'nobodys-bus'"),
+        ([("bus-1", {"label": "x"}), ("bus\x00", {})], NotFound, "no vehicle"),
+        ([("bus-1", {"label": "x"}), ("bus-1", {"label": "y"})], Conflict, "'bus-1' is given more than once"),
+        ([("bus-1", {"label": "x"}), ("bus-2", {"plate": "x" * 33})], Invalid, "plate"),
+        ([("bus-1", {"label": "x"}), ("bus-2", {"groups": ["bad/name"]})], Invalid, "group name"),
+        ([], Invalid, "no vehicles"),
+    ]:
+        with pytest.raises(error, match=match):
+            update_vehicles(session, acme.id, updates, actor=admin)  # type: ignore[arg-type]
+        session.rollback()
+    assert [(v.label, v.groups) for v in session.scalars(select(Vehicle).order_by(Vehicle.device_id))] == [
+        (None, [])
+    ] * 4
+    assert len(audit_log(session)) == before
+
+    changed = update_vehicles(
+        session,
+        acme.id,
+        [
+            ("bus-3", {"groups": ["north"], "tachograph_required": False}),
+            ("bus-1", {"label": "line 7", "groups": ["north", "south"]}),
+            ("bus-2", {"label": None}),  # nothing changes: nothing recorded
+        ],
+        actor=admin,
+    )
+
+    assert [v.device_id for v in changed] == ["bus-3", "bus-1", "bus-2"]
+    assert audit_log(session)[before:] == [
+        (
+            "ops-admin",
+            "vehicle.update",
+            "bus-3",
+            {"tachograph_required": {"from": True, "to": False}, "groups": {"from": [], "to": ["north"]}},
+        ),
+        (
+            "ops-admin",
+            "vehicle.update",
+            "bus-1",
+            {"label": {"from": None, "to": "line 7"}, "groups": {"from": [], "to": ["north", "south"]}},
+        ),
+    ]
+
+
+def test_in_group_finds_the_vehicles_of_a_group(session: Session, acme: Tenant, other: Tenant, admin: Actor) -> None:
+    create_vehicles(
+        session,
+        acme.id,
+        [
+            NewVehicle("bus-1", groups=["north", "Depot 2"]),
+            NewVehicle("bus-2", groups=["northern"]),
+            NewVehicle("bus-3"),
+        ],
+        actor=admin,
+    )
+    add_vehicles(session, other, ["bus-9"], groups=["north"])
+
+    def members(name: str) -> list[str]:
+        stmt = select(Vehicle.device_id).where(Vehicle.tenant_id == acme.id, in_group(session, name))
+        return list(session.scalars(stmt.order_by(Vehicle.device_id)))
+
+    assert members("north") == ["bus-1"]  # not "northern", not the other tenant's
+    assert members("Depot 2") == ["bus-1"]
+    assert members("depot 2") == []  # names are case-sensitive
+    assert members("nort") == []
+    assert members("%") == []
+
+
+def test_a_deleted_vehicles_groups_are_recorded(session: Session, acme: Tenant, admin: Actor) -> None:
+    add_vehicles(session, acme, ["bus-1"], groups=["north"])
+
+    delete_vehicles(session, acme.id, ["bus-1"], actor=admin)
+
+    assert audit_log(session)[-1] == (
+        "ops-admin",
+        "vehicle.delete",
+        "bus-1",
+        {"label": None, "plate": None, "groups": ["north"]},
+    )
