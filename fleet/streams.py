@@ -118,29 +118,25 @@ def _report_row(vehicle_id: int, r: Record, received_at: datetime) -> Row:
 
 # A report row carries the record itself: its domain reads the fields it needs.
 REPORT_COLUMNS = (*KEY_COLUMNS, "record", RECEIVED_AT)
-FILES = StreamSpec(
-    stream=Stream.FILE,
-    record_type=FileRecord,
-    columns=REPORT_COLUMNS,
-    row=_report_row,
-    table=None,
-    partitioned=False,
-    state_prefix=None,
-    state_columns=(),
-    applied_by="files",
-)
 
-ACKS = StreamSpec(
-    stream=Stream.ACK,
-    record_type=AckRecord,
-    columns=REPORT_COLUMNS,
-    row=_report_row,
-    table=None,
-    partitioned=False,
-    state_prefix=None,
-    state_columns=(),
-    applied_by="commands",
-)
+
+def report_stream(stream: Stream, record: type[R], domain: str) -> StreamSpec[R]:
+    """The spec of a stream of reports: no table, no latest state; `domain` applies each record."""
+    return StreamSpec(
+        stream=stream,
+        record_type=record,
+        columns=REPORT_COLUMNS,
+        row=_report_row,
+        table=None,
+        partitioned=False,
+        state_prefix=None,
+        state_columns=(),
+        applied_by=domain,
+    )
+
+
+FILES = report_stream(Stream.FILE, FileRecord, "files")
+ACKS = report_stream(Stream.ACK, AckRecord, "commands")
 
 STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES, ACKS)}
 PARTITIONED_TABLES = tuple(spec.table for spec in STREAMS.values() if spec.table and spec.partitioned)

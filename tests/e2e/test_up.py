@@ -116,6 +116,28 @@ def downlink_is_sent(database: Path, broker_port: int | None) -> None:
         engine.dispose()
 
 
+def start_fleet_up(port: int, env: dict[str, str]) -> tuple["subprocess.Popen[str]", list[str]]:
+    """`fleet up` on `port`, and the list its output lines are collected into as they come.
+
+    The output is read all along: a full pipe would block every thread of fleet up that logs.
+    """
+    process = subprocess.Popen(
+        [*fleet_command(), "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True).start()
+    return process, output
+
+
+def printed_token(output: list[str]) -> str:
+    """The demo token fleet up printed, or empty while it has not."""
+    return next((m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line))), "")
+
+
 @pytest.mark.parametrize("broker", ["mosquitto", "in-process"])
 def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker: str) -> None:
     if broker == "mosquitto" and not shutil.which("mosquitto"):
@@ -126,21 +148,11 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
     if broker == "in-process":
         env["PATH"] = path_without_mosquitto()
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*fleet_command(), "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    # Read the output all along: a full pipe would block every thread of fleet up that logs.
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
-    reader.start()
+    process, output = start_fleet_up(port, env)
     try:
         token = ""
         while not token and time.monotonic() - started < START_BUDGET_SECONDS and process.poll() is None:
-            token = next((m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line))), "")
+            token = printed_token(output)
             time.sleep(0.1)
         assert token, "no token line printed:\n" + "".join(output)
         assert f"http://127.0.0.1:{port}" in "".join(output)
@@ -220,23 +232,11 @@ def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(
         "FLEET_SIM_COMMAND_FAILURE_PROBABILITY": "0",
     }
     env.pop("FLEET_DATABASE_URL", None)
-    process = subprocess.Popen(
-        [*fleet_command(), "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
-    reader.start()
+    process, output = start_fleet_up(port, env)
     api_url = f"http://127.0.0.1:{port}"
     try:
-        token = ""
-        wait_until(
-            lambda: any("token" in line and TOKEN.search(line) for line in list(output)), "the token line", timeout=20
-        )
-        token = next(m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line)))
+        wait_until(lambda: printed_token(output), "the token line", timeout=20)
+        token = printed_token(output)
 
         def verified() -> list[dict[str, object]]:
             try:
