@@ -1,9 +1,10 @@
 """The unit's acks (stream `ack`) applied to its commands, in ingest's batch transaction.
 
 Each vehicle's acks apply in (ts, seq) order, and only forward: `received` makes a queued or sent command
-delivered (a unit may answer before the dispatcher's commit recorded the send), `done`, `failed` and `rejected`
-end it with the unit's result or error. A duplicate or late ack (the command is further along, expired or
-cancelled) changes nothing. An ack naming an unknown command, or another vehicle's, is a dead letter.
+delivered, `done`, `failed` and `rejected` end it with the unit's result or error. A unit may answer before the
+dispatcher's commit recorded the send; its ack proves the send, so a queued command first moves to sent then.
+A duplicate or late ack (the command is further along, expired or cancelled) changes nothing. An ack naming an
+unknown command, or another vehicle's, is a dead letter.
 """
 
 import json
@@ -58,6 +59,10 @@ def apply_acks(
                 continue
             state = ACK_STATES[ack.record.state]
             was_delivered = command.delivered_at is not None
+            if command.state == CommandState.QUEUED and move(
+                session, command, CommandState.SENT, ack.received_at, "shown by the unit's ack"
+            ):
+                command.sent_at = ack.received_at
             detail = ack.record.error if state is not CommandState.DELIVERED else None
             if not move(session, command, state, ack.received_at, detail):
                 continue

@@ -114,8 +114,8 @@ def mark_sent(session: Session, outbox_ids: Sequence[int], now: datetime) -> Non
     """The broker acknowledged these outbox messages: their queued commands are sent."""
     if outbox_ids:
         for command in repository.by_outbox_ids(session, outbox_ids):
-            command.sent_at = now
-            move(session, command, CommandState.SENT, now, None)
+            if move(session, command, CommandState.SENT, now, None):
+                command.sent_at = now
 
 
 def expire(session: Session, now: datetime) -> int:

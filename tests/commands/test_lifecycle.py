@@ -96,18 +96,22 @@ def test_an_ack_for_an_unknown_or_another_vehicles_command_is_a_dead_letter(
     assert states(session, command) == ["queued"]
 
 
-def test_an_ack_before_the_send_was_recorded_still_delivers(
+def test_an_ack_before_the_send_was_recorded_shows_the_send(
     pg_engine: Engine, session: Session, tenant: SeededTenant
 ) -> None:
     bus = vehicle(session, tenant.device_ids[0])
     command = queue(session, bus)
 
     assert ack(pg_engine, bus, command, "rejected", 1, error="display off") == []
-    # The dispatcher's commit comes after: the command stays rejected.
+    session.expire_all()
+    sent_at = session.get_one(Command, command.id).sent_at
+    # The dispatcher's commit comes after: the command stays rejected, sent when the unit's ack showed it.
     service.mark_sent(session, [command.outbox_id or 0], datetime.now(UTC))
     session.commit()
 
-    assert states(session, command) == ["queued", "rejected"]
+    assert states(session, command) == ["queued", "sent", "rejected"]
+    session.refresh(command)
+    assert sent_at is not None and command.sent_at == sent_at
 
 
 def test_commands_not_delivered_in_time_expire(session: Session, tenant: SeededTenant) -> None:
