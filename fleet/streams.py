@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from fleet.contract.events import EventRecord
 from fleet.contract.records import AckRecord, CanRecord, FileRecord, PositionRecord, Record, StatusRecord
 from fleet.contract.topics import Stream
 from fleet.doors import pack_doors
@@ -137,8 +138,11 @@ def report_stream(stream: Stream, record: type[R], domain: str) -> StreamSpec[R]
 
 FILES = report_stream(Stream.FILE, FileRecord, "files")
 ACKS = report_stream(Stream.ACK, AckRecord, "commands")
+EVENTS = report_stream(Stream.EVT, EventRecord, "events")
 
-STREAMS: dict[Stream, StreamSpec[Any]] = {spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES, ACKS)}
+STREAMS: dict[Stream, StreamSpec[Any]] = {
+    spec.stream: spec for spec in (POSITIONS, CAN_SAMPLES, STATUS, FILES, ACKS, EVENTS)
+}
 PARTITIONED_TABLES = tuple(spec.table for spec in STREAMS.values() if spec.table and spec.partitioned)
 
 

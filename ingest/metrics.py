@@ -52,6 +52,11 @@ SUBSCRIPTIONS_REFUSED = Counter(
     "fleet_ingest_subscriptions_refused_total", "SUBACKs refusing the uplink subscription or granting less than QoS 1"
 )
 DATABASE_READY = Gauge("fleet_ingest_database_ready", "1 while the last database write succeeded")
+EVENTS = Counter(
+    "fleet_ingest_events_total",
+    "Events stored, by type (`other`: a type this release does not know) and source (unit or detector)",
+    ["type", "source"],
+)
 # A command to an online bus is delivered within seconds; one held for an offline bus may wait hours.
 COMMAND_DELIVERY = Histogram(
     "fleet_ingest_command_delivery_seconds",

@@ -286,3 +286,5 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
             metrics.DEAD_LETTERS.labels(reason).inc(n)
     for reason, n in counts.retained_repeats.items():
         metrics.RETAINED_REPEATS.labels(reason).inc(n)
+    for (event_type, source), n in counts.events.items():
+        metrics.EVENTS.labels(event_type, source).inc(n)

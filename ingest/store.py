@@ -16,6 +16,8 @@ from fleet.commands.acks import Ack, apply_acks
 from fleet.db.models import Base, Vehicle, VehicleState, utcnow
 from fleet.db.partitions import ensure_partitions
 from fleet.deadletters.service import Rejection, record_rejections
+from fleet.events.reports import UnitEvent, apply_unit_events
+from fleet.events.service import Changes
 from fleet.files.reports import Report, apply_reports
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
 from ingest import metrics
@@ -65,19 +67,24 @@ def _conflicts_in_stage(spec: StreamSpec[Any]) -> str:
 CONFLICTS_IN_STAGE = {stream: _conflicts_in_stage(spec) for stream, spec in STREAMS.items() if spec.table}
 
 
-def _apply_file_reports(connection: Connection, data: list[Row]) -> list[Rejection]:
+def _apply_file_reports(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
     return apply_reports(connection, [Report(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data])
 
 
-def _apply_acks(connection: Connection, data: list[Row]) -> list[Rejection]:
+def _apply_acks(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
     acks = [Ack(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data]
     return apply_acks(connection, acks, metrics.COMMAND_DELIVERY.observe)
 
 
+def _apply_unit_events(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
+    return apply_unit_events(connection, [UnitEvent(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data], changes)
+
+
 # The domains that apply report streams (fleet.streams.StreamSpec.applied_by), in the batch's transaction.
-APPLIERS: dict[str, Callable[[Connection, list[Row]], list[Rejection]]] = {
+APPLIERS: dict[str, Callable[[Connection, list[Row], Changes], list[Rejection]]] = {
     "files": _apply_file_reports,
     "commands": _apply_acks,
+    "events": _apply_unit_events,
 }
 # Where a report row (fleet.streams.REPORT_COLUMNS) holds its record.
 REPORT = 3
@@ -94,6 +101,8 @@ class WriteCounts:
     retained_repeats: Counter[str] = field(default_factory=Counter)
     # Reports a domain could not apply (a file never offered, ...): dead letters written with the batch's own.
     refused_reports: list[Rejection] = field(default_factory=list)
+    # Events created (by the unit's records and the detection), by (type label, source).
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class Store:
@@ -126,13 +135,14 @@ class Store:
     def write(self, connection: Connection, rows: Rows) -> tuple[WriteCounts, set[tuple[str, date]]]:
         """Write `rows` inside the caller's transaction; return counts and partitions it created."""
         counts = WriteCounts()
+        changes = Changes()
         created: set[tuple[str, date]] = set()
         for stream, data in rows.series.items():
             if not data:
                 continue
             spec = STREAMS[stream]
             if spec.applied_by is not None:
-                refused = APPLIERS[spec.applied_by](connection, data)
+                refused = APPLIERS[spec.applied_by](connection, data, changes)
                 counts.stored[stream.value] = len(data) - len(refused)
                 counts.refused_reports.extend(refused)
                 continue
@@ -156,6 +166,8 @@ class Store:
                 connection.exec_driver_sql(STATE_FROM_STAGE[stream])
             else:
                 self._upsert_state(connection, spec, _state_rows(spec, data))
+        changes.publish(connection, utcnow())
+        counts.events = changes.created
         if rows.dead_letters or counts.refused_reports:
             rejections = [*_rejections(rows), *counts.refused_reports]
             counts.retained_repeats = record_rejections(connection, rejections, utcnow())

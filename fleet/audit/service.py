@@ -34,6 +34,11 @@ class AuditAction(StrEnum):
     TACHOGRAPH_PERIODS = "tenant.tachograph_periods"
     COMMAND_CREATE = "command.create"
     COMMAND_CANCEL = "command.cancel"
+    ALARM_ACKNOWLEDGE = "alarm.acknowledge"
+    ALARM_CLOSE = "alarm.close"
+    RULES_UPDATE = "tenant.event_rules"
+    GEOFENCE_CHANGE = "geofence.change"
+    WEBHOOK_CHANGE = "webhook.change"
 
 
 @dataclass(frozen=True, slots=True)

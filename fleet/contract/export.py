@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 from fleet.contract.codec import MAX_RECORDS_PER_MESSAGE
 from fleet.contract.commands import PARAMS, CommandMessage
 from fleet.contract.downlink import FileGrantMessage
+from fleet.contract.events import event_data_schema
 from fleet.contract.topics import TOPIC_ROOT, Stream
 from fleet.streams import STREAMS, record_type
 
@@ -78,6 +79,7 @@ def rendered_schemas() -> dict[str, str]:
     uplink = {stream.value: message_schema(stream.value) for stream in STREAMS}
     downlink = {suffix.replace("/", "-"): downlink_schema(suffix, m) for suffix, m in DOWNLINK_MESSAGES.items()}
     downlink["cmd-params"] = command_params_schema()
+    uplink["evt-data"] = event_data_schema()
     return {
         f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for name, schema in {**uplink, **downlink}.items()

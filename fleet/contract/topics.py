@@ -16,6 +16,7 @@ class Stream(StrEnum):
     STATUS = "status"
     FILE = "file"
     ACK = "ack"
+    EVT = "evt"
 
 
 # Topics below fleet/v1/{device_id}/ that vehicles receive and the backend publishes (commands today, file

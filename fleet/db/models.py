@@ -390,3 +390,202 @@ class CommandTransition(Base):
     state: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """Something that happened to a vehicle, in the vehicle's time: reported by its unit or detected from telemetry.
+
+    `key` makes each event stored once: `u:<event_id>` or `u:<ts>/<seq>` for the unit's, `d:<detector>:<start>` for a
+    detected one, whose start a late record may move (the detection keeps the row and rewrites the key).
+    `ended_at` is None while the condition lasts, and for an event that is an instant.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("vehicle_id", "key", name="uq_events_vehicle_id_key"),
+        CheckConstraint("source IN ('unit', 'detector')", name="source"),
+        CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+        # Listing by tenant and time, tie-safe by id; a vehicle's events by time (also the detection's window).
+        Index("ix_events_tenant_id_started_at_id", "tenant_id", "started_at", "id"),
+        Index("ix_events_vehicle_id_started_at", "vehicle_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The unit's id of the event (files refer to it), for the unit's events that carry one.
+    unit_event_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alarm(Base):
+    """The operator's side of a warning or critical event: open -> acknowledged -> closed.
+
+    Closed by hand, or when the event's condition ends (`close_reason` says which). The event may go when late data
+    shows it did not happen as detected: the alarm then closes and keeps its event's type and time.
+    """
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'acknowledged', 'closed')", name="state"),
+        CheckConstraint("severity IN ('warning', 'critical')", name="severity"),
+        UniqueConstraint("event_id", name="uq_alarms_event_id"),
+        Index("ix_alarms_tenant_id_opened_at_id", "tenant_id", "opened_at", "id"),
+        # What is not closed yet: the alarm list's default view, the gauges and the unacknowledged alert.
+        Index(
+            "ix_alarms_not_closed",
+            "tenant_id",
+            postgresql_where=text("state <> 'closed'"),
+            sqlite_where=text("state <> 'closed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    # The event's start (vehicle time); the rest are the backend's.
+    opened_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    close_reason: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventRule(Base):
+    """A detector's thresholds for a tenant (`group_name` '') or for one of its vehicle groups."""
+
+    __tablename__ = "event_rules"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "group_name", "detector", name="uq_event_rules_tenant_id_group_name_detector"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(String(64), default="")
+    detector: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Geofence(Base):
+    """A tenant's polygon (depot, no-go zone, ...): entering and leaving it are events."""
+
+    __tablename__ = "geofences"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_geofences_tenant_id_name"),
+        CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    # [[lon, lat], ...] of the outer ring (GeoJSON order), closed or not.
+    polygon: Mapped[list[list[float]]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DetectorState(Base):
+    """Where the detection of a vehicle stands: the last record it saw and each detector's state after it."""
+
+    __tablename__ = "detector_state"
+
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True)
+    last_ts: Mapped[datetime]
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LiveMessage(Base):
+    """One message of a tenant's live feed (a position, an event, an alarm or command change), written with the
+    change it reports; `id` is the Server-Sent Events id a reconnecting client resumes from."""
+
+    __tablename__ = "live_feed"
+    __table_args__ = (Index("ix_live_feed_tenant_id_id", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Webhook(Base):
+    """A tenant's HTTP endpoint for live-feed messages matching its filter, signed with its secret."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Kept as given: signing needs it (shown once when created).
+    secret: Mapped[str] = mapped_column(String(100))
+    # The filter: feed kinds, event types (empty: all) and the lowest severity of events and alarms.
+    kinds: Mapped[list[str]] = mapped_column(JSON)
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    min_severity: Mapped[str] = mapped_column(String(8), default="info")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class WebhookDelivery(Base):
+    """One live-feed message to one webhook: pending (retried with back-off) -> delivered | dead."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "feed_id", name="uq_webhook_deliveries_webhook_id_feed_id"),
+        CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # The live-feed message delivered (its id and contents: the feed is pruned after minutes).
+    feed_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class Cursor(Base):
+    """How far a periodic job has read an append-only table (the webhook fan-out's place in the live feed)."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
