@@ -40,7 +40,7 @@ class IngestService:
     def __init__(self, shared: SharedSettings, settings: IngestSettings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(shared.database_url)
-        self.store = Store(self.engine)
+        self.store = Store(self.engine, settings.detection, settings.live_position_interval_seconds)
         self.limits = DecodeLimits(
             max_payload_bytes=settings.max_payload_bytes,
             max_future=timedelta(seconds=settings.max_future_seconds),

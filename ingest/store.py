@@ -13,15 +13,18 @@ from sqlalchemy import Connection, Engine, Table, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.commands.acks import Ack, apply_acks
+from fleet.contract.topics import Stream
 from fleet.db.models import Base, Vehicle, VehicleState, utcnow
 from fleet.db.partitions import ensure_partitions
 from fleet.deadletters.service import Rejection, record_rejections
+from fleet.events.detection.runner import Detection
 from fleet.events.reports import UnitEvent, apply_unit_events
 from fleet.events.service import Changes
 from fleet.files.reports import Report, apply_reports
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
 from ingest import metrics
 from ingest.batch import Device, Rows
+from ingest.live import LivePositions, detection_samples
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +106,17 @@ class WriteCounts:
     refused_reports: list[Rejection] = field(default_factory=list)
     # Events created (by the unit's records and the detection), by (type label, source).
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Vehicles whose detection started again from before a late record.
+    recomputed: int = 0
 
 
 class Store:
     """Writes batches to PostgreSQL (COPY + upsert) or SQLite (INSERT OR IGNORE)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, detection: bool = True, live_position_interval_seconds: float = 2.0) -> None:
         self.engine = engine
+        self.detection = Detection() if detection else None
+        self.live_positions = LivePositions(live_position_interval_seconds)
         self._postgres = engine.dialect.name == "postgresql"
         self._devices: dict[str, Device] = {}
         self._devices_loaded_at = time.monotonic()
@@ -130,6 +137,7 @@ class Store:
             )
             for device_id, vehicle_id, tenant_id in found:
                 self._devices[device_id] = Device(vehicle_id, tenant_id)
+                self.live_positions.know(vehicle_id, tenant_id, device_id)
         return {d: self._devices[d] for d in wanted if d in self._devices}
 
     def write(self, connection: Connection, rows: Rows) -> tuple[WriteCounts, set[tuple[str, date]]]:
@@ -166,7 +174,12 @@ class Store:
                 connection.exec_driver_sql(STATE_FROM_STAGE[stream])
             else:
                 self._upsert_state(connection, spec, _state_rows(spec, data))
-        changes.publish(connection, utcnow())
+        now = utcnow()
+        if self.detection is not None:
+            samples, vehicle_ids = detection_samples(rows.series)
+            counts.recomputed = self.detection.run(connection, samples, vehicle_ids, changes, now)
+        changes.messages.extend(self.live_positions.messages(rows.series.get(Stream.POS, ())))
+        changes.publish(connection, now)
         counts.events = changes.created
         if rows.dead_letters or counts.refused_reports:
             rejections = [*_rejections(rows), *counts.refused_reports]

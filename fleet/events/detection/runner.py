@@ -1,0 +1,225 @@
+"""The detection in ingest's batch transaction: each vehicle's new records on from its checkpoint, or, when a
+record is late, the vehicle's recent timeline recomputed.
+
+- In order (every new record is newer than the checkpoint's `last_ts`): the machine goes on from the stored state
+  with the batch's samples alone; only the episodes they open or end are written.
+- Late (a record at or before `last_ts`: store-and-forward data, a redelivery, a replay): the detection starts
+  again at S, the horizon (the longest minimum duration and MAX_GAP) before the earliest new record, moved back to
+  the start of any detected event still under way at S, so that it starts where nothing is open. It reads the
+  stored records from S (the batch's are stored already), seeds the signals' values with the newest ones before S,
+  and makes the stored detected events from S what the machine finds: an event found again keeps its row (and its
+  alarm) even when its start moved, a new one is added, one no longer found is retracted.
+Either way the same records give the same events, whatever order and however often they came.
+Vehicles are locked (a transaction-scoped advisory lock on PostgreSQL) so that two ingest replicas sharing the
+subscription never detect for one vehicle at once.
+"""
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+from sqlalchemy.orm import Session
+
+from fleet.db.models import CanSample, DetectorState, Event, Geofence, Position, Vehicle
+from fleet.events import rules as rule_store
+from fleet.events import service
+from fleet.events.detection.geometry import Fence
+from fleet.events.detection.machine import CAN, POS, Episode, Machine, Sample, State, VehicleRules
+from fleet.events.rules import TenantRules
+from fleet.events.service import DETECTOR, Changes, Draft
+
+# The advisory lock space of the detection (pg_advisory_xact_lock(LOCK_SPACE, vehicle_id)).
+LOCK_SPACE = 7201
+# A tenant's rules and geofences are read again after this long (an edit applies within a minute).
+RULES_CACHE_SECONDS = 60.0
+# A recomputation moves its start back at most this often (to the start of an event under way there).
+MAX_WIDENINGS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A vehicle whose records are detected in: its tenant, device and groups."""
+
+    vehicle_id: int
+    tenant_id: int
+    device_id: str
+    groups: tuple[str, ...]
+
+
+class Detection:
+    """Detects events in the records of each batch; holds the tenants' rules and geofences for a minute."""
+
+    def __init__(self) -> None:
+        self._rules: dict[int, tuple[float, TenantRules, tuple[Fence, ...]]] = {}
+
+    def run(self, connection: Connection, samples: Sequence[Sample], vehicle_ids: Sequence[int], changes: Changes,
+            now: datetime) -> int:  # fmt: skip
+        """Detect in the batch's `samples` (of `vehicle_ids`, in that order); returns how many vehicles needed a
+        recomputation."""
+        by_vehicle: dict[int, list[Sample]] = defaultdict(list)
+        for vehicle_id, sample in zip(vehicle_ids, samples, strict=True):
+            by_vehicle[vehicle_id].append(sample)
+        if not by_vehicle:
+            return 0
+        ids = sorted(by_vehicle)
+        recomputed = 0
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(
+                    "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%s::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
+                )
+            subjects = _subjects(session, ids)
+            checkpoints = {s.vehicle_id: s for s in session.scalars(
+                select(DetectorState).where(DetectorState.vehicle_id.in_(ids))
+            )}  # fmt: skip
+            for vehicle_id in ids:
+                subject = subjects[vehicle_id]
+                rules = self._vehicle_rules(session, subject)
+                new = by_vehicle[vehicle_id]
+                checkpoint = checkpoints.get(vehicle_id)
+                if checkpoint is not None and min(s.ts for s in new) > checkpoint.last_ts:
+                    machine = Machine(rules, State.from_json(checkpoint.state))
+                    machine.feed(new)
+                    for episode in machine.touched.values():
+                        _save(session, subject, episode, service.by_key(session, vehicle_id, episode.key), changes, now)
+                    last_ts = max(checkpoint.last_ts, *(s.ts for s in new))
+                else:
+                    machine, last_ts = _recompute(session, subject, rules, min(s.ts for s in new), changes, now)
+                    recomputed += 1
+                _checkpoint(session, checkpoint, vehicle_id, last_ts, machine.state, now)
+            session.commit()
+        return recomputed
+
+    def _vehicle_rules(self, session: Session, subject: Subject) -> VehicleRules:
+        cached = self._rules.get(subject.tenant_id)
+        if cached is None or time.monotonic() - cached[0] > RULES_CACHE_SECONDS:
+            tenant_rules = rule_store.load(session, [subject.tenant_id])[subject.tenant_id]
+            found = session.scalars(select(Geofence).where(Geofence.tenant_id == subject.tenant_id)).all()
+            fences = tuple(Fence.of(f.id, f.name, f.kind, f.severity, f.polygon) for f in found)
+            cached = self._rules[subject.tenant_id] = (time.monotonic(), tenant_rules, fences)
+        _, tenant_rules, fences = cached
+        rule: Any = lambda detector: tenant_rules.for_vehicle(detector, subject.groups)  # noqa: E731
+        return VehicleRules(
+            overspeed=rule("overspeed"), harsh=rule("harsh"), door_open_moving=rule("door_open_moving"),
+            idling=rule("idling"), geofence=rule("geofence"), low_fuel=rule("low_fuel"),
+            low_battery=rule("low_battery"), fences=fences,
+        )  # fmt: skip
+
+
+def _subjects(session: Session, ids: Sequence[int]) -> dict[int, Subject]:
+    query = select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id, Vehicle.groups).where(Vehicle.id.in_(ids))
+    return {v: Subject(v, t, d, tuple(g or ())) for v, t, d, g in session.execute(query)}
+
+
+def _recompute(
+    session: Session, subject: Subject, rules: VehicleRules, earliest: datetime, changes: Changes, now: datetime
+) -> tuple[Machine, datetime]:
+    """Detect again from before `earliest` and make the stored detected events match."""
+    vehicle_id = subject.vehicle_id
+    start = earliest - rules.horizon
+    for _ in range(MAX_WIDENINGS):
+        under_way = session.scalar(
+            select(func.min(Event.started_at)).where(
+                Event.vehicle_id == vehicle_id, Event.source == DETECTOR, Event.started_at < start,
+                or_(Event.ended_at.is_(None), Event.ended_at >= start),
+            )
+        )  # fmt: skip
+        if under_way is None:
+            break
+        start = under_way - rules.horizon
+    machine = Machine(rules)
+    machine.seed(_samples_before(session, vehicle_id, start))
+    samples = list(_samples_from(session, vehicle_id, start))
+    machine.feed(samples)
+    found = {**machine.touched, **{e.key: e for e in machine.open_episodes()}}
+    stored = session.scalars(
+        select(Event)
+        .where(Event.vehicle_id == vehicle_id, Event.source == DETECTOR, Event.started_at >= start)
+        .order_by(Event.started_at, Event.id)
+    ).all()
+    unmatched = {event.key: event for event in stored}
+    for episode in sorted(found.values(), key=lambda e: (e.started_at, e.key)):
+        current = unmatched.pop(episode.key, None) or _overlapping(unmatched, episode)
+        _save(session, subject, episode, current, changes, now)
+    for event in unmatched.values():
+        service.retract(session, event, subject.device_id, changes, now)
+    last_ts = max((s.ts for s in samples), default=earliest)
+    return machine, last_ts
+
+
+def _overlapping(unmatched: dict[str, Event], episode: Episode) -> Event | None:
+    """The first stored event of the same detector (and geofence) whose time overlaps the episode's; taken out."""
+    prefix = f"d:{episode.type}:{episode.qualifier + ':' if episode.qualifier else ''}"
+    end = episode.ended_at or datetime.max.replace(tzinfo=episode.started_at.tzinfo)
+    for key, event in unmatched.items():
+        if key.startswith(prefix) and event.started_at <= end and (event.ended_at or end) >= episode.started_at:
+            return unmatched.pop(key)
+    return None
+
+
+def _save(
+    session: Session, subject: Subject, episode: Episode, current: Event | None, changes: Changes, now: datetime
+) -> None:
+    draft = Draft(
+        tenant_id=subject.tenant_id, vehicle_id=subject.vehicle_id, device_id=subject.device_id, key=episode.key,
+        source=DETECTOR, type=episode.type, severity=episode.severity, started_at=episode.started_at,
+        ended_at=episode.ended_at, lat=episode.lat, lon=episode.lon, speed_kmh=episode.speed_kmh, data=episode.data,
+    )  # fmt: skip
+    service.save(session, draft, current, changes, now)
+
+
+def _checkpoint(
+    session: Session, checkpoint: DetectorState | None, vehicle_id: int, last_ts: datetime, state: State,
+    now: datetime,
+) -> None:  # fmt: skip
+    if checkpoint is None:
+        session.add(DetectorState(vehicle_id=vehicle_id, last_ts=last_ts, state=state.to_json(), updated_at=now))
+    else:
+        checkpoint.last_ts, checkpoint.state, checkpoint.updated_at = last_ts, state.to_json(), now
+
+
+POSITION_COLUMNS = (Position.ts, Position.seq, Position.lat, Position.lon, Position.speed_kmh)
+CAN_COLUMNS = (
+    CanSample.ts, CanSample.seq, CanSample.doors_open_mask, CanSample.door_count, CanSample.engine_speed_rpm,
+    CanSample.fuel_level_pct, CanSample.battery_soc_pct,
+)  # fmt: skip
+
+
+def _samples_from(session: Session, vehicle_id: int, start: datetime) -> Iterable[Sample]:
+    positions = session.execute(
+        select(*POSITION_COLUMNS).where(Position.vehicle_id == vehicle_id, Position.ts >= start)
+    )
+    yield from (Sample(ts, POS, seq, lat, lon, speed) for ts, seq, lat, lon, speed in positions)
+    cans = session.execute(select(*CAN_COLUMNS).where(CanSample.vehicle_id == vehicle_id, CanSample.ts >= start))
+    yield from (_can_sample(*row) for row in cans)
+
+
+def _samples_before(session: Session, vehicle_id: int, start: datetime) -> Iterable[Sample]:
+    """The newest position and CAN sample before `start`: the signals' values there."""
+    position = session.execute(
+        select(*POSITION_COLUMNS)
+        .where(Position.vehicle_id == vehicle_id, Position.ts < start)
+        .order_by(Position.ts.desc())
+        .limit(1)
+    ).first()
+    if position is not None:
+        ts, seq, lat, lon, speed = position
+        yield Sample(ts, POS, seq, lat, lon, speed)
+    can = session.execute(
+        select(*CAN_COLUMNS)
+        .where(CanSample.vehicle_id == vehicle_id, CanSample.ts < start)
+        .order_by(CanSample.ts.desc())
+        .limit(1)
+    ).first()
+    if can is not None:
+        yield _can_sample(*can)
+
+
+def _can_sample(ts: datetime, seq: int, mask: int | None, doors: int | None, rpm: float | None,
+                fuel: float | None, soc: float | None) -> Sample:  # fmt: skip
+    return Sample(ts, CAN, seq, doors_open_mask=mask, door_count=doors, engine_speed_rpm=rpm, fuel_level_pct=fuel,
+                  battery_soc_pct=soc)  # fmt: skip
