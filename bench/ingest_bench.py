@@ -147,12 +147,13 @@ class Drain:
     startup: float
 
 
-def ingest_drain(bench: Bench, messages: int, per_message: int, workers: int) -> Drain:
+def ingest_drain(bench: Bench, messages: int, per_message: int, workers: int, detection: bool = True) -> Drain:
     """`workers` ingest processes draining a backlog, timed from their start until every record is stored."""
     url, engine, devices = bench.fresh_database()
     group = f"g{bench.run}" if workers > 1 else ""
+    env = {"FLEET_INGEST_DETECTION": "true" if detection else "false"}
     processes = [
-        IngestProcess(url, bench.broker.url, f"bench-{bench.run}-{w}", group, bench.base) for w in range(workers)
+        IngestProcess(url, bench.broker.url, f"bench-{bench.run}-{w}", group, bench.base, env) for w in range(workers)
     ]
     for process in processes:  # create the persistent sessions, then go offline
         process.start_ready()
@@ -367,8 +368,10 @@ def main() -> None:
         copy_rate = copy_ceiling(bench, single)
         naive_rate = naive_consumer(bench, int(10_000 * scale))
         one_single = ingest_drain(bench, single, 1, 1)
+        undetected_single = ingest_drain(bench, single, 1, 1, detection=False)
         two_single = ingest_drain(bench, single, 1, 2)
         one_batched = ingest_drain(bench, batched, 10, 1)
+        undetected_batched = ingest_drain(bench, batched, 10, 1, detection=False)
         two_batched = ingest_drain(bench, batched, 10, 2)
         p50, p99, achieved = latency(bench, 5000, 10 * scale if args.quick else 10)
     finally:
@@ -386,6 +389,12 @@ def main() -> None:
             f"{one_single.rate / paho_rate:.2f}x paho, {one_single.rate / naive_rate:.1f}x naive (target 15,000)",
         ),
         Row(
+            "ingest without detection (FLEET_INGEST_DETECTION=false), 1 process, single-record messages",
+            "msg/s",
+            undetected_single.rate,
+            f"detection costs {1 - one_single.rate / undetected_single.rate:.0%} of this rate",
+        ),
+        Row(
             "ingest, 2 processes ($share), single-record messages",
             "msg/s",
             two_single.rate,
@@ -396,6 +405,12 @@ def main() -> None:
             "records/s",
             one_batched.rate,
             f"{one_batched.rate / copy_rate:.2f}x COPY, {one_batched.rate / naive_rate:.1f}x naive (target 60,000)",
+        ),
+        Row(
+            "ingest without detection, 1 process, 10-record batches",
+            "records/s",
+            undetected_batched.rate,
+            f"detection costs {1 - one_batched.rate / undetected_batched.rate:.0%} of this rate",
         ),
         Row(
             "ingest, 2 processes ($share), 10-record batches",
