@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleet.db.models import CanSample, DetectorState, Event, Geofence, Position, Vehicle
@@ -54,7 +55,8 @@ class Detection:
     """Detects events in the records of each batch; holds the tenants' rules and geofences for a minute."""
 
     def __init__(self) -> None:
-        self._rules: dict[int, tuple[float, TenantRules, tuple[Fence, ...]]] = {}
+        # Per tenant: when read, its rules, its geofences, and the rules resolved per set of vehicle groups.
+        self._rules: dict[int, tuple[float, TenantRules, tuple[Fence, ...], dict[tuple[str, ...], VehicleRules]]] = {}
 
     def run(self, connection: Connection, samples: Sequence[Sample], vehicle_ids: Sequence[int], changes: Changes,
             now: datetime) -> int:  # fmt: skip
@@ -66,53 +68,82 @@ class Detection:
         if not by_vehicle:
             return 0
         ids = sorted(by_vehicle)
-        recomputed = 0
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(
-                    "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%s::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%s::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
+            )
+        subjects = _subjects(connection, ids)
+        checkpoints = {
+            vehicle_id: (last_ts, state)
+            for vehicle_id, last_ts, state in connection.execute(
+                select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state).where(
+                    DetectorState.vehicle_id.in_(ids)
                 )
-            subjects = _subjects(session, ids)
-            checkpoints = {s.vehicle_id: s for s in session.scalars(
-                select(DetectorState).where(DetectorState.vehicle_id.in_(ids))
-            )}  # fmt: skip
+            )
+        }
+        # The ORM session (in a savepoint) only when events are written: most batches open or end none.
+        session: Session | None = None
+        recomputed = 0
+        written = []
+        try:
             for vehicle_id in ids:
                 subject = subjects[vehicle_id]
-                rules = self._vehicle_rules(session, subject)
+                rules = self._vehicle_rules(connection, subject)
                 new = by_vehicle[vehicle_id]
                 checkpoint = checkpoints.get(vehicle_id)
-                if checkpoint is not None and min(s.ts for s in new) > checkpoint.last_ts:
-                    machine = Machine(rules, State.from_json(checkpoint.state))
+                if checkpoint is not None and min(s.ts for s in new) > checkpoint[0]:
+                    machine = Machine(rules, State.from_json(checkpoint[1]))
                     machine.feed(new)
-                    for episode in machine.touched.values():
-                        _save(session, subject, episode, service.by_key(session, vehicle_id, episode.key), changes, now)
-                    last_ts = max(checkpoint.last_ts, *(s.ts for s in new))
+                    if machine.touched:
+                        session = session or Session(bind=connection, join_transaction_mode="create_savepoint")
+                        for episode in machine.touched.values():
+                            current = service.by_key(session, vehicle_id, episode.key)
+                            _save(session, subject, episode, current, changes, now)
+                    last_ts = max(checkpoint[0], *(s.ts for s in new))
                 else:
+                    session = session or Session(bind=connection, join_transaction_mode="create_savepoint")
                     machine, last_ts = _recompute(session, subject, rules, min(s.ts for s in new), changes, now)
                     recomputed += 1
-                _checkpoint(session, checkpoint, vehicle_id, last_ts, machine.state, now)
-            session.commit()
+                written.append({"vehicle_id": vehicle_id, "last_ts": last_ts, "state": machine.state.to_json(),
+                                "updated_at": now})  # fmt: skip
+            if session is not None:
+                # Releases the session's savepoint into ingest's transaction, which commits (or rolls back) the batch.
+                session.commit()
+        finally:
+            if session is not None:
+                session.close()
+        _checkpoint(connection, written)
         return recomputed
 
-    def _vehicle_rules(self, session: Session, subject: Subject) -> VehicleRules:
+    def _vehicle_rules(self, connection: Connection, subject: Subject) -> VehicleRules:
         cached = self._rules.get(subject.tenant_id)
         if cached is None or time.monotonic() - cached[0] > RULES_CACHE_SECONDS:
-            tenant_rules = rule_store.load(session, [subject.tenant_id])[subject.tenant_id]
-            found = session.scalars(select(Geofence).where(Geofence.tenant_id == subject.tenant_id)).all()
-            fences = tuple(Fence.of(f.id, f.name, f.kind, f.severity, f.polygon) for f in found)
-            cached = self._rules[subject.tenant_id] = (time.monotonic(), tenant_rules, fences)
-        _, tenant_rules, fences = cached
-        rule: Any = lambda detector: tenant_rules.for_vehicle(detector, subject.groups)  # noqa: E731
-        return VehicleRules(
-            overspeed=rule("overspeed"), harsh=rule("harsh"), door_open_moving=rule("door_open_moving"),
-            idling=rule("idling"), geofence=rule("geofence"), low_fuel=rule("low_fuel"),
-            low_battery=rule("low_battery"), fences=fences,
-        )  # fmt: skip
+            with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+                tenant_rules = rule_store.load(session, [subject.tenant_id])[subject.tenant_id]
+                found = session.scalars(select(Geofence).where(Geofence.tenant_id == subject.tenant_id)).all()
+                fences = tuple(Fence.of(f.id, f.name, f.kind, f.severity, f.polygon) for f in found)
+            cached = self._rules[subject.tenant_id] = (time.monotonic(), tenant_rules, fences, {})
+        _, tenant_rules, fences, resolved = cached
+        rules = resolved.get(subject.groups)
+        if rules is None:
+            rules = resolved[subject.groups] = _resolve(tenant_rules, subject.groups, fences)
+        return rules
 
 
-def _subjects(session: Session, ids: Sequence[int]) -> dict[int, Subject]:
+def _resolve(tenant_rules: TenantRules, groups: tuple[str, ...], fences: tuple[Fence, ...]) -> VehicleRules:
+    """The rules of a vehicle in `groups`."""
+    rule = tenant_rules.for_vehicle
+    return VehicleRules(
+        overspeed=rule("overspeed", groups), harsh=rule("harsh", groups),  # type: ignore[arg-type]
+        door_open_moving=rule("door_open_moving", groups), idling=rule("idling", groups),  # type: ignore[arg-type]
+        geofence=rule("geofence", groups), low_fuel=rule("low_fuel", groups),  # type: ignore[arg-type]
+        low_battery=rule("low_battery", groups), fences=fences,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _subjects(connection: Connection, ids: Sequence[int]) -> dict[int, Subject]:
     query = select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id, Vehicle.groups).where(Vehicle.id.in_(ids))
-    return {v: Subject(v, t, d, tuple(g or ())) for v, t, d, g in session.execute(query)}
+    return {v: Subject(v, t, d, tuple(g or ())) for v, t, d, g in connection.execute(query)}
 
 
 def _recompute(
@@ -172,14 +203,20 @@ def _save(
     service.save(session, draft, current, changes, now)
 
 
-def _checkpoint(
-    session: Session, checkpoint: DetectorState | None, vehicle_id: int, last_ts: datetime, state: State,
-    now: datetime,
-) -> None:  # fmt: skip
-    if checkpoint is None:
-        session.add(DetectorState(vehicle_id=vehicle_id, last_ts=last_ts, state=state.to_json(), updated_at=now))
-    else:
-        checkpoint.last_ts, checkpoint.state, checkpoint.updated_at = last_ts, state.to_json(), now
+def _checkpoint(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Store each vehicle's checkpoint, in one statement."""
+    if not rows:
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(DetectorState)
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[DetectorState.vehicle_id],
+            set_={"last_ts": excluded.last_ts, "state": excluded.state, "updated_at": excluded.updated_at},
+        ),
+        rows,
+    )
 
 
 POSITION_COLUMNS = (Position.ts, Position.seq, Position.lat, Position.lon, Position.speed_kmh)
