@@ -3,9 +3,10 @@
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fleet.contract.records import CanRecord, PositionRecord
+from vehicle_sim.chance import Occurrences
 from vehicle_sim.routes import GeoPoint, Route, Stop, normalize_heading
 
 # Largest integration step: the kinematics stay smooth even when the caller ticks rarely.
@@ -29,6 +30,8 @@ CAPACITY = 90
 # Share of riders leaving at an ordinary stop, and the most who board at one.
 ALIGHT_SHARE = 0.25
 MAX_BOARDING = 12
+# A stop this close to the end of a line is its terminus.
+AT_END_M = 0.5
 # Start far enough from the next stop that every bus is seen moving at the start of a run.
 MIN_START_GAP_M = 120.0
 # Odometers and hour meters of buses some years into service.
@@ -60,9 +63,48 @@ BATTERY_KWH = 350.0
 RECHARGE_BELOW_PCT = 15.0
 RECHARGE_TO_PCT = 90.0
 
+# Incidents, per hour of driving of a real fleet (Habits scales them). Overspeed: the driver skips request stops
+# nobody asked for until the leg is long enough to hold 85-95 km/h for 10-60 s past the 80 km/h the backend allows.
+OVERSPEED_PER_H = 0.3
+OVERSPEED_KMH = (85.0, 95.0)
+OVERSPEED_LEG_M = 1000.0
+# A rare emergency stop above 30 km/h, at 0.4-0.56 g: beyond the 12 km/h/s the backend calls harsh braking, which
+# service braking (at most 1.5 m/s², 5.4 km/h/s) never reaches. It needs room before the halt, then the bus stands.
+EMERGENCY_STOPS_PER_H = 0.1
+EMERGENCY_MIN_KMH = 30.0
+EMERGENCY_BRAKING_MPS2 = (4.0, 5.5)
+EMERGENCY_ROOM_M = 60.0
+EMERGENCY_STAND_S = (2.0, 5.0)
+STANDARD_GRAVITY = 9.80665
+# A driver who opens the front door before the bus has stopped, at 10-15 km/h in the last metres.
+EARLY_DOOR_PER_H = 0.2
+EARLY_DOOR_KMH = (10.0, 15.0)
+EARLY_DOOR_WITHIN_M = 20.0
+# A layover lasts this share of Habits.terminus_layover_s.
+LAYOVER_SHARE = (0.6, 1.4)
+
 # GNSS fix quality: a few metres of noise, as from a roof antenna in a street canyon.
 GNSS_NOISE_M = 1.5
 METRES_PER_DEGREE_LAT = 111_320.0
+
+
+@dataclass(frozen=True, slots=True)
+class Habits:
+    """How a bus's drivers misbehave: the multiplier of the incident rates (0: never), the layover at the line's end."""
+
+    incident_multiplier: float = 0.0
+    terminus_layover_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HardStop:
+    """An emergency stop as the unit's accelerometer saw it: when it began, its peak deceleration, its length."""
+
+    at: datetime
+    g: float
+    duration_s: float
+    from_kmh: float
+    point: GeoPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +139,25 @@ def _engine_rpm(speed_kmh: float, accelerating: bool) -> float:
 class Bus:
     """One bus on one route; the caller advances time with `step`, then asks for records."""
 
-    def __init__(self, route: Route, rng: random.Random, start: datetime, electric: bool = False) -> None:
+    def __init__(
+        self, route: Route, rng: random.Random, start: datetime, electric: bool = False, habits: Habits = Habits()
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self.route = route
         self.electric = electric
+        self.habits = habits
         self._rng = rng
         # Separate streams of randomness, so how often records are read never changes how the bus drives.
         self._gnss_rng = random.Random(rng.getrandbits(64))
+        self._start = start
         self._now = start
         self._clock_s = 0.0
         self._forward = True if route.loop else rng.random() < 0.5
         self._distance_m = 0.0
         self._halt = Halt("", 0.0, False)
         self._to_halt_m = 0.0
+        self._overspeed_mps: float | None = None
         self._place_at_start()
         self._cruise_mps = 0.0
         self._cruise_until_s = 0.0
@@ -127,6 +174,20 @@ class Bus:
         self._coolant_c = rng.uniform(*COOLANT_START_C)
         self._soc_pct = rng.uniform(45.0, 95.0)
         self._seq = {"pos": 0, "can": 0}
+        self._init_incidents(random.Random(rng.getrandbits(64)))
+
+    def _init_incidents(self, rng: random.Random) -> None:
+        self._incident_rng = rng
+        scale = self.habits.incident_multiplier
+        self._overspeeds = Occurrences(rng, OVERSPEED_PER_H * scale)
+        self._emergencies = Occurrences(rng, EMERGENCY_STOPS_PER_H * scale)
+        self._early_doors = Occurrences(rng, EARLY_DOOR_PER_H * scale)
+        self._overspeed_armed = False
+        self._early_door_kmh: float | None = None
+        self._door_early = False
+        self._hard_braking_mps2: float | None = None
+        self._standing_until_s = 0.0
+        self._hard_stops: list[HardStop] = []
 
     # --- state, for callers and tests -------------------------------------------------------------
 
@@ -169,7 +230,19 @@ class Bus:
     def doors_open(self) -> list[bool]:
         """One entry per door, front first."""
         is_open = self._dwell is not None and self._dwell.doors_open_at(self._clock_s)
-        return [is_open] * DOORS
+        # A front door opened before the stop stays open until the dwell opens them all.
+        early = self._door_early and (self._dwell is None or self._clock_s < self._dwell.since_s + DOOR_OPEN_DELAY_S)
+        return [is_open or early] + [is_open] * (DOORS - 1)
+
+    @property
+    def position(self) -> GeoPoint:
+        """Where the bus is, without GNSS noise."""
+        return self.route.point_at(self._distance_m)
+
+    def take_hard_stops(self) -> list[HardStop]:
+        """The emergency stops begun since the last call, oldest first."""
+        stops, self._hard_stops = self._hard_stops, []
+        return stops
 
     # --- time -------------------------------------------------------------------------------------
 
@@ -192,17 +265,14 @@ class Bus:
                 self._depart()
             self._burn(0.0, dt)
             return
+        if self._clock_s < self._standing_until_s:
+            self._burn(0.0, dt)
+            return
         if self._clock_s >= self._cruise_until_s:
             self._pick_cruise()
-        # The fastest speed from which the bus can still stop at the halt with comfortable braking.
-        limit = max(CREEP_MPS, math.sqrt(2 * BRAKING_MPS2 * self._to_halt_m))
-        target = min(self._cruise_mps, limit)
+        self._arm_incidents(dt)
         before = self._speed_mps
-        if before < target:
-            after = min(target, before + ACCELERATION_MPS2 * dt)
-        else:
-            # A bit more than comfortable braking is allowed, so the bus never overshoots the halt.
-            after = max(target, before - 1.5 * BRAKING_MPS2 * dt)
+        after = self._next_speed(before, dt)
         self._accelerating = after > before
         moved = (before + after) / 2 * dt
         if moved >= self._to_halt_m:
@@ -212,7 +282,46 @@ class Bus:
         else:
             self._speed_mps = after
             self._move(moved)
+            self._after_move()
         self._burn(moved, dt)
+
+    def _next_speed(self, before: float, dt: float) -> float:
+        """The speed `dt` seconds on: towards the target, or down at the emergency stop's deceleration."""
+        if self._hard_braking_mps2 is not None:
+            return max(0.0, before - self._hard_braking_mps2 * dt)
+        # The fastest speed from which the bus can still stop at the halt with comfortable braking.
+        limit = max(CREEP_MPS, math.sqrt(2 * BRAKING_MPS2 * self._to_halt_m))
+        target = min(self._cruise_mps, limit)
+        if before < target:
+            return min(target, before + ACCELERATION_MPS2 * dt)
+        # A bit more than comfortable braking is allowed, so the bus never overshoots the halt.
+        return max(target, before - 1.5 * BRAKING_MPS2 * dt)
+
+    def _arm_incidents(self, dt: float) -> None:
+        """Let the incidents' clocks run while driving; an emergency stop starts at once, the others when they can."""
+        if self._overspeeds.due(dt):
+            self._overspeed_armed = True
+        if self._early_doors.due(dt):
+            self._early_door_kmh = self._incident_rng.uniform(*EARLY_DOOR_KMH)
+        room = self._to_halt_m > EMERGENCY_ROOM_M and self._hard_braking_mps2 is None
+        if self._emergencies.due(dt if room and self.speed_kmh > EMERGENCY_MIN_KMH else 0.0):
+            self._hard_braking_mps2 = self._incident_rng.uniform(*EMERGENCY_BRAKING_MPS2)
+            moment = self._start + timedelta(seconds=self._clock_s)
+            duration = self._speed_mps / self._hard_braking_mps2
+            g = self._hard_braking_mps2 / STANDARD_GRAVITY
+            self._hard_stops.append(HardStop(moment, g, duration, self.speed_kmh, self.position))
+
+    def _after_move(self) -> None:
+        """End an emergency stop that came to a standstill; open the front door early if the driver means to."""
+        if self._hard_braking_mps2 is not None and self._speed_mps == 0.0:
+            self._hard_braking_mps2 = None
+            self._accelerating = False
+            self._standing_until_s = self._clock_s + self._incident_rng.uniform(*EMERGENCY_STAND_S)
+            self._pick_cruise()
+        door_kmh = self._early_door_kmh
+        if door_kmh is not None and self._to_halt_m < EARLY_DOOR_WITHIN_M and 0.0 < self.speed_kmh < door_kmh:
+            self._door_early = True
+            self._early_door_kmh = None
 
     def _move(self, metres: float) -> None:
         self._to_halt_m -= metres
@@ -243,10 +352,9 @@ class Bus:
             if self._to_halt_m >= MIN_START_GAP_M:
                 return
 
-    def _choose_halt(self) -> None:
-        """Find the next halt strictly ahead of the bus and the distance to it."""
+    def _choose_halt(self, ahead: float = 0.5) -> None:
+        """Find the next halt at least `ahead` metres on (the stop the bus is leaving is not the next one)."""
         route, here = self.route, self._distance_m
-        ahead = 0.5  # metres: the stop the bus is leaving is not the next one
         stop: Stop | None
         if route.loop:
             stop = min(route.stops, key=lambda s: (s.distance_m - here - ahead) % route.length_m)
@@ -262,7 +370,7 @@ class Bus:
             candidates = [s for s in route.stops if s.distance_m < here - ahead]
             stop = candidates[-1] if candidates else None
             end = 0.0
-        if stop is not None and abs(stop.distance_m - end) > ahead:
+        if stop is not None and abs(stop.distance_m - end) > AT_END_M:
             self._halt = Halt(stop.name, stop.distance_m, turns=False)
         else:
             self._halt = Halt(stop.name if stop else "terminus", end, turns=True)
@@ -277,18 +385,40 @@ class Bus:
         alighting = sum(1 for _ in range(on_board) if self._rng.random() < share)
         boarding = min(self._rng.randint(0, MAX_BOARDING), CAPACITY - (on_board - alighting))
         dwell = self._rng.uniform(*DWELL_S)
+        if self._at_line_end() and self.habits.terminus_layover_s > 0:
+            dwell = self.habits.terminus_layover_s * self._incident_rng.uniform(*LAYOVER_SHARE)
+        self._overspeed_mps = None
         self._dwell = _Dwell(self._halt.name, self._clock_s, self._clock_s + dwell, on_board, alighting, boarding)
+
+    def _at_line_end(self) -> bool:
+        """Whether the halt is where the line ends: where it turns, or a loop's first stop."""
+        return self._halt.turns or (self.route.loop and self._halt.name == self.route.stops[0].name)
 
     def _depart(self) -> None:
         assert self._dwell is not None
         self._passengers = self._dwell.passengers_after
         self._dwell = None
+        self._door_early = False
         if self._halt.turns:
             self._forward = not self._forward
         self._choose_halt()
+        if self._overspeed_armed:
+            self._start_overspeed()
         self._pick_cruise()
 
+    def _start_overspeed(self) -> None:
+        """Skip the stops within OVERSPEED_LEG_M and speed on that leg; on a shorter last leg, wait for the next one."""
+        self._choose_halt(OVERSPEED_LEG_M)
+        if self._to_halt_m < OVERSPEED_LEG_M:
+            self._choose_halt()
+            return
+        self._overspeed_armed = False
+        self._overspeed_mps = self._incident_rng.uniform(*OVERSPEED_KMH) / 3.6
+
     def _pick_cruise(self) -> None:
+        if self._overspeed_mps is not None:
+            self._cruise_mps, self._cruise_until_s = self._overspeed_mps, math.inf
+            return
         self._cruise_mps = self._rng.uniform(*CRUISE_KMH) / 3.6
         self._cruise_until_s = self._clock_s + self._rng.uniform(*CRUISE_HOLD_S)
 

@@ -17,10 +17,11 @@ from fleet.contract.topics import Stream, uplink_topic
 from fleet.mqtt.credentials_file import read_credentials
 from fleet.mqtt.url import MqttEndpoint
 from fleet.settings import SimSettings
-from vehicle_sim.bus import Bus
+from vehicle_sim.bus import Bus, Habits
 from vehicle_sim.commands import CommandUnit
 from vehicle_sim.coverage import Coverage
 from vehicle_sim.device import Device, utc_now
+from vehicle_sim.events import EventUnit
 from vehicle_sim.files import FileUnit
 from vehicle_sim.recordings import Recorder
 from vehicle_sim.reporting import Reporting
@@ -55,7 +56,10 @@ class SimulatedBus:
     files: FileUnit
     commands: CommandUnit
     reporting: Reporting
+    events: EventUnit
     covered: bool = True
+    # The doors of the last can record: a unit reports a change of the doors at once, not at its next interval.
+    reported_doors: list[bool] | None = None
 
 
 class SimulatedFleet:
@@ -96,6 +100,13 @@ class SimulatedFleet:
                 random.Random(f"{self.seed}/{device_id}/bus"),
                 start,
                 electric=number % ELECTRIC_EVERY == 0,
+                habits=Habits(settings.event_rate_multiplier, settings.terminus_layover_seconds),
+            )
+            events = EventUnit(
+                bus,
+                random.Random(f"{self.seed}/{device_id}/events"),
+                settings.event_rate_multiplier,
+                settings.demo_panic_after_seconds if number == 1 else None,
             )
             coverage = Coverage(
                 random.Random(f"{self.seed}/{device_id}/coverage"), settings.dropout_probability_per_minute, start
@@ -126,7 +137,7 @@ class SimulatedFleet:
             )
             device.on_file_answer = files.answer
             device.on_command = commands.receive
-            self.buses.append(SimulatedBus(bus, coverage, device, files, commands, reporting))
+            self.buses.append(SimulatedBus(bus, coverage, device, files, commands, reporting, events))
         logger.info(
             "simulating %d buses on %d routes (seed %d)", len(self.buses), min(len(routes), len(self.buses)), self.seed
         )
@@ -145,7 +156,7 @@ class SimulatedFleet:
         return True
 
     def tick(self, now: datetime, now_mono: float) -> float:
-        """Advance every bus to `now`, send the records due at `now_mono` and move its files along.
+        """Advance every bus to `now`, send the records due at `now_mono` and its unit's events, move its files along.
 
         Returns when the next records are due (monotonic seconds), at most MAX_TICK_S ahead.
         """
@@ -161,8 +172,12 @@ class SimulatedFleet:
             wake = min(wake, next_due)
             if pos:
                 simulated.device.send(Stream.POS, simulated.bus.position_record(), covered)
-            if can:
-                simulated.device.send(Stream.CAN, simulated.bus.can_record(), covered)
+            if can or simulated.bus.doors_open != simulated.reported_doors:
+                record = simulated.bus.can_record()
+                simulated.reported_doors = record.doors_open
+                simulated.device.send(Stream.CAN, record, covered)
+            for event in simulated.events.poll():
+                simulated.device.send(Stream.EVT, event, covered)
             simulated.files.tick(now, covered)
         return wake
 

@@ -32,6 +32,14 @@ OUT_OF_BOUNDS: list[tuple[str, Any]] = [
     ("reboot_seconds", -1),
     ("reboot_seconds", 301),
     ("reboot_seconds", math.nan),
+    ("event_rate_multiplier", -0.1),
+    ("event_rate_multiplier", 1001),
+    ("event_rate_multiplier", math.inf),
+    ("terminus_layover_seconds", -1),
+    ("terminus_layover_seconds", 3601),
+    ("demo_panic_after_seconds", -1),
+    ("demo_panic_after_seconds", DAY + 1),
+    ("demo_panic_after_seconds", math.nan),
 ]
 
 AT_THE_BOUNDS: list[tuple[str, Any]] = [
@@ -51,6 +59,12 @@ AT_THE_BOUNDS: list[tuple[str, Any]] = [
     ("clip_buffer_hours", 30 * 24),
     ("reboot_seconds", 0),
     ("reboot_seconds", 300),
+    ("event_rate_multiplier", 0),
+    ("event_rate_multiplier", 1000),
+    ("terminus_layover_seconds", 0),
+    ("terminus_layover_seconds", 3600),
+    ("demo_panic_after_seconds", 0),
+    ("demo_panic_after_seconds", DAY),
 ]
 
 
@@ -83,3 +97,7 @@ def test_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.command_failure_probability, settings.clip_buffer_hours, settings.reboot_seconds) == (0.05, 24, 5)
     monkeypatch.setenv("FLEET_SIM_REBOOT_SECONDS", "0")
     assert SimSettings().reboot_seconds == 0
+    assert (settings.event_rate_multiplier, settings.terminus_layover_seconds) == (5, 360)
+    assert settings.demo_panic_after_seconds is None
+    monkeypatch.setenv("FLEET_SIM_DEMO_PANIC_AFTER_SECONDS", "3")
+    assert SimSettings().demo_panic_after_seconds == 3
