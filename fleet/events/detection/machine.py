@@ -10,6 +10,7 @@ always give the same episodes, and the state after them (`State.to_json`) lets t
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from fleet.doors import unpack_doors
@@ -44,10 +45,9 @@ class Sample:
     fuel_level_pct: float | None = None
     battery_soc_pct: float | None = None
 
-    @property
-    def order(self) -> tuple[datetime, int, int]:
-        """Where the sample goes in a vehicle's timeline."""
-        return self.ts, self.kind, self.seq
+
+# Where a sample goes in a vehicle's timeline.
+TIMELINE_ORDER = attrgetter("ts", "kind", "seq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +152,16 @@ class Machine:
 
     def seed(self, samples: Iterable[Sample]) -> None:
         """Take the signals' values from samples before the ones to detect in, without detecting."""
-        for sample in sorted(samples, key=lambda s: s.order):
+        for sample in sorted(samples, key=TIMELINE_ORDER):
             self._remember(sample)
 
     def feed(self, samples: Iterable[Sample]) -> None:
-        """Detect in `samples` (sorted here), after those fed before."""
-        for sample in sorted(samples, key=lambda s: s.order):
+        """Detect in `samples` (sorted here, a repeated record once), after those fed before."""
+        previous: tuple[datetime, int] | None = None
+        for sample in sorted(samples, key=TIMELINE_ORDER):
+            if (sample.ts, sample.kind) == previous:
+                continue
+            previous = sample.ts, sample.kind
             self._detect(sample)
             self._remember(sample)
 
@@ -175,8 +179,12 @@ class Machine:
     def _remember(self, sample: Sample) -> None:
         values = self.state.values
         if sample.kind == POS:
-            for name in ("lat", "lon", "speed_kmh"):
-                values[name] = (sample.ts, getattr(sample, name))
+            ts = sample.ts
+            values["lat"], values["lon"], values["speed_kmh"] = (
+                (ts, sample.lat),
+                (ts, sample.lon),
+                (ts, sample.speed_kmh),
+            )
         else:
             for name in ("doors_open_mask", "engine_speed_rpm", "fuel_level_pct", "battery_soc_pct"):
                 value = getattr(sample, name)
@@ -217,11 +225,14 @@ class Machine:
             elapsed = (sample.ts - before[0]).total_seconds()
             if 0 < elapsed <= rule.max_gap_s:
                 rate = (speed - before[1]) / elapsed
+        braking, accelerating = rate <= -rule.braking_kmh_per_s, rate >= rule.acceleration_kmh_per_s
+        runs = self.state.runs
+        if not (braking or accelerating or "harsh_braking" in runs or "harsh_acceleration" in runs):
+            return  # the common case: nothing harsh now or just before
         start = before[0] if before else sample.ts
         first = before[1] if before and before[1] is not None else 0.0
         latest = speed if speed is not None else 0.0
-        for name, harsh in (("harsh_braking", rate <= -rule.braking_kmh_per_s),
-                            ("harsh_acceleration", rate >= rule.acceleration_kmh_per_s)):  # fmt: skip
+        for name, harsh in (("harsh_braking", braking), ("harsh_acceleration", accelerating)):
             self._follow(
                 name, harsh, sample, abs(rate), 0, gap=MAX_GAP, start=start, first=first, latest=latest,
                 end_at_last=True,

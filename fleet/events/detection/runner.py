@@ -14,15 +14,16 @@ Vehicles are locked (a transaction-scoped advisory lock on PostgreSQL) so that t
 subscription never detect for one vehicle at once.
 """
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from fleet.db.models import CanSample, DetectorState, Event, Geofence, Position, Vehicle
@@ -57,6 +58,8 @@ class Detection:
     def __init__(self) -> None:
         # Per tenant: when read, its rules, its geofences, and the rules resolved per set of vehicle groups.
         self._rules: dict[int, tuple[float, TenantRules, tuple[Fence, ...], dict[tuple[str, ...], VehicleRules]]] = {}
+        self._known: dict[int, Subject] = {}
+        self._subjects_read_at = time.monotonic()
 
     def run(self, connection: Connection, samples: Sequence[Sample], vehicle_ids: Sequence[int], changes: Changes,
             now: datetime) -> int:  # fmt: skip
@@ -72,7 +75,7 @@ class Detection:
             connection.exec_driver_sql(
                 "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%s::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
             )
-        subjects = _subjects(connection, ids)
+        subjects = self._subjects(connection, ids)
         checkpoints = {
             vehicle_id: (last_ts, state)
             for vehicle_id, last_ts, state in connection.execute(
@@ -81,6 +84,10 @@ class Detection:
                 )
             )
         }
+        earliest = {v: min(s.ts for s in by_vehicle[v]) for v in ids}
+        fresh = State().to_json()
+        for vehicle_id in _without_history(connection, {v: earliest[v] for v in ids if v not in checkpoints}):
+            checkpoints[vehicle_id] = (datetime.min.replace(tzinfo=UTC), fresh)
         # The ORM session (in a savepoint) only when events are written: most batches open or end none.
         session: Session | None = None
         recomputed = 0
@@ -91,7 +98,7 @@ class Detection:
                 rules = self._vehicle_rules(connection, subject)
                 new = by_vehicle[vehicle_id]
                 checkpoint = checkpoints.get(vehicle_id)
-                if checkpoint is not None and min(s.ts for s in new) > checkpoint[0]:
+                if checkpoint is not None and earliest[vehicle_id] > checkpoint[0]:
                     machine = Machine(rules, State.from_json(checkpoint[1]))
                     machine.feed(new)
                     if machine.touched:
@@ -102,7 +109,7 @@ class Detection:
                     last_ts = max(checkpoint[0], *(s.ts for s in new))
                 else:
                     session = session or Session(bind=connection, join_transaction_mode="create_savepoint")
-                    machine, last_ts = _recompute(session, subject, rules, min(s.ts for s in new), changes, now)
+                    machine, last_ts = _recompute(session, subject, rules, earliest[vehicle_id], changes, now)
                     recomputed += 1
                 written.append({"vehicle_id": vehicle_id, "last_ts": last_ts, "state": machine.state.to_json(),
                                 "updated_at": now})  # fmt: skip
@@ -114,6 +121,20 @@ class Detection:
                 session.close()
         _checkpoint(connection, written)
         return recomputed
+
+    def _subjects(self, connection: Connection, ids: Sequence[int]) -> dict[int, Subject]:
+        """The vehicles' tenants, devices and groups (read again after RULES_CACHE_SECONDS)."""
+        if time.monotonic() - self._subjects_read_at > RULES_CACHE_SECONDS:
+            self._known.clear()
+            self._subjects_read_at = time.monotonic()
+        missing = [v for v in ids if v not in self._known]
+        if missing:
+            query = select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id, Vehicle.groups).where(
+                Vehicle.id.in_(missing)
+            )
+            for v, t, d, g in connection.execute(query):
+                self._known[v] = Subject(v, t, d, tuple(g or ()))
+        return {v: self._known[v] for v in ids}
 
     def _vehicle_rules(self, connection: Connection, subject: Subject) -> VehicleRules:
         cached = self._rules.get(subject.tenant_id)
@@ -139,11 +160,6 @@ def _resolve(tenant_rules: TenantRules, groups: tuple[str, ...], fences: tuple[F
         geofence=rule("geofence", groups), low_fuel=rule("low_fuel", groups),  # type: ignore[arg-type]
         low_battery=rule("low_battery", groups), fences=fences,  # type: ignore[arg-type]
     )  # fmt: skip
-
-
-def _subjects(connection: Connection, ids: Sequence[int]) -> dict[int, Subject]:
-    query = select(Vehicle.id, Vehicle.tenant_id, Vehicle.device_id, Vehicle.groups).where(Vehicle.id.in_(ids))
-    return {v: Subject(v, t, d, tuple(g or ())) for v, t, d, g in connection.execute(query)}
 
 
 def _recompute(
@@ -203,12 +219,46 @@ def _save(
     service.save(session, draft, current, changes, now)
 
 
+# Vehicles seen for the first time: no record before the batch's earliest and no detected event (PostgreSQL).
+WITHOUT_HISTORY = (
+    "SELECT t.v FROM unnest(%s::int[], %s::timestamptz[]) AS t(v, e) "
+    "WHERE NOT EXISTS (SELECT 1 FROM positions p WHERE p.vehicle_id = t.v AND p.ts < t.e) "
+    "AND NOT EXISTS (SELECT 1 FROM can_samples c WHERE c.vehicle_id = t.v AND c.ts < t.e) "
+    "AND NOT EXISTS (SELECT 1 FROM events x WHERE x.vehicle_id = t.v AND x.source = 'detector')"
+)
+
+
+def _without_history(connection: Connection, earliest: dict[int, datetime]) -> list[int]:
+    """The vehicles among `earliest`'s with nothing stored before their earliest new record: their detection
+    starts fresh with the batch, no recomputation needed (one query for all; SQLite recomputes, it is small)."""
+    if not earliest or connection.dialect.name != "postgresql":
+        return []
+    ids = list(earliest)
+    return [v for (v,) in connection.exec_driver_sql(WITHOUT_HISTORY, (ids, [earliest[v] for v in ids]))]
+
+
+# One statement for a batch's checkpoints on PostgreSQL: arrays in, one round trip (an executemany of a hundred
+# rows costs several times as much).
+UPSERT_CHECKPOINTS = (
+    "INSERT INTO detector_state (vehicle_id, last_ts, state, updated_at) "
+    "SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::json[], %s::timestamptz[]) "
+    "ON CONFLICT (vehicle_id) DO UPDATE SET last_ts = excluded.last_ts, state = excluded.state, "
+    "updated_at = excluded.updated_at"
+)
+
+
 def _checkpoint(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Store each vehicle's checkpoint, in one statement."""
     if not rows:
         return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(DetectorState)
+    if connection.dialect.name == "postgresql":
+        columns = (
+            [r["vehicle_id"] for r in rows], [r["last_ts"] for r in rows],
+            [json.dumps(r["state"], separators=(",", ":")) for r in rows], [r["updated_at"] for r in rows],
+        )  # fmt: skip
+        connection.exec_driver_sql(UPSERT_CHECKPOINTS, columns)
+        return
+    statement = sqlite.insert(DetectorState)
     excluded = statement.excluded
     connection.execute(
         statement.on_conflict_do_update(
