@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from api.admin.endpoints import router as admin_router
+from api.alarms.endpoints import router as alarms_router
 from api.audit.endpoints import router as audit_router
 from api.blobs.endpoints import router as blobs_router
 from api.can.endpoints import router as can_router
@@ -17,7 +18,9 @@ from api.commands.endpoints import router as commands_router
 from api.compliance.endpoints import router as compliance_router
 from api.deadletters.endpoints import router as deadletters_router
 from api.errors import install_error_handlers
+from api.events.endpoints import router as events_router
 from api.files.endpoints import router as files_router
+from api.geofences.endpoints import router as geofences_router
 from api.health.endpoints import router as health_router
 from api.limits import BodyLimit, RateLimit
 from api.live.endpoints import router as live_router
@@ -25,12 +28,16 @@ from api.middleware import MetricsMiddleware
 from api.openapi import complete_openapi
 from api.positions.endpoints import router as positions_router
 from api.query import reject_unknown_query_parameters
+from api.rules.endpoints import router as rules_router
+from api.stream.endpoints import router as stream_router
+from api.stream.hub import StreamHub
 from api.vehicles.endpoints import router as vehicles_router
+from api.webhooks.endpoints import router as webhooks_router
 from fleet.blobs.factory import make_blob_store
 from fleet.blobs.store import BlobStore
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.mqtt.dynsec import DynsecControl
-from fleet.settings import ApiSettings, BlobSettings, BrokerSettings, FilesSettings, SharedSettings
+from fleet.settings import ApiSettings, BlobSettings, BrokerSettings, FilesSettings, LiveSettings, SharedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +67,13 @@ def create_app(
     engine: Engine | None = None,
     broker: BrokerSettings | None = None,
     blob_store: BlobStore | None = None,
+    live: LiveSettings | None = None,
 ) -> FastAPI:
     """An API on `engine` (the caller disposes it), else on one of its own for the settings, disposed on shutdown.
 
     With `broker` naming the broker's admin, the admin API issues and revokes vehicle credentials. Files are read
     from `blob_store`, else from the store FLEET_S3_* (or, without a bucket, FLEET_DATA_DIR) names; the local one's
-    signed URLs are served at /v1/blobs.
+    signed URLs are served at /v1/blobs. `GET /v1/stream` follows `live`, else FLEET_LIVE_*.
     """
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
     owns_engine = engine is None
@@ -76,6 +84,7 @@ def create_app(
         try:
             yield
         finally:
+            streams.close()
             if owns_engine:
                 db.dispose()
                 logger.info("database engine disposed")
@@ -89,6 +98,12 @@ def create_app(
     )
     app.state.engine = db
     app.state.session_factory = make_session_factory(db)
+    # One LISTEN connection per process on PostgreSQL; SQLite has no NOTIFY and the readers poll.
+    listen_url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    streams = StreamHub(
+        app.state.session_factory, live or LiveSettings(), listen_url if db.dialect.name == "postgresql" else None
+    )
+    app.state.streams = streams
     app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
     admin = broker.admin_endpoint(shared) if broker else None
     app.state.credential_broker = DynsecControl(admin) if admin else None
@@ -112,12 +127,18 @@ def create_app(
         positions_router,
         can_router,
         live_router,
+        stream_router,
         deadletters_router,
         files_router,
         compliance_router,
         commands_router,
+        events_router,
+        alarms_router,
+        rules_router,
+        geofences_router,
         admin_router,
         audit_router,
+        webhooks_router,
         blobs_router,
     )
     for router in routers:

@@ -51,6 +51,7 @@ def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSett
     import uvicorn
 
     from api.app import create_app
+    from api.stream.server import Server
 
     app = create_app(shared, settings, broker=broker)
     config = uvicorn.Config(
@@ -63,7 +64,8 @@ def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSett
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    return uvicorn.Server(config)
+    # Ends the open /v1/stream responses first at shutdown: uvicorn waits for every response to finish.
+    return Server(config, app.state.streams)
 
 
 def api(args: argparse.Namespace) -> None:

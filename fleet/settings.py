@@ -124,6 +124,10 @@ class IngestSettings(BaseSettings):
     max_future_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
     # PostgreSQL gets a partition per day of accepted records: at most a year of them.
     max_record_age_hours: float = Field(default=30 * 24.0, gt=0, le=365 * 24.0, allow_inf_nan=False)
+    # Detect events in the telemetry (overspeed, doors open while moving, ...) in the batch's transaction.
+    detection: bool = True
+    # The live feed gets a vehicle's position at most this often (its record time); 0: every batch's newest.
+    live_position_interval_seconds: float = Field(default=2.0, ge=0, le=3600, allow_inf_nan=False)
     http_host: ListenHost = "127.0.0.1"
     http_port: Port = 9102
 
@@ -211,6 +215,15 @@ class SimSettings(BaseSettings):
     # How long a bus is off the broker after a `reboot` command: a unit's boot. 0: it reconnects at once; 300 at most,
     # since a bus gone longer is broken rather than rebooting.
     reboot_seconds: float = Field(default=5.0, ge=0, le=300, allow_inf_nan=False)
+    # Scales every rate of the buses' incidents (overspeed, emergency stops, doors open while moving) and of their
+    # units' events (driver monitoring, ADAS, DTCs, tell-tales, panic button): 1 is a real fleet's (the base rates in
+    # vehicle_sim), where alarms are rare; at 5, `fleet up`'s twenty buses raise a few alarms a minute. 0: none.
+    event_rate_multiplier: float = Field(default=5.0, ge=0, le=1000, allow_inf_nan=False)
+    # A diesel bus idles at the end of its line for about this long (0.6-1.4 times it), so idling is detected on
+    # some layovers (300 s by default); 0: it turns after an ordinary dwell.
+    terminus_layover_seconds: float = Field(default=360.0, ge=0, le=HOUR, allow_inf_nan=False)
+    # For demos and end-to-end tests: the first bus presses its panic button once, this long after the start.
+    demo_panic_after_seconds: float | None = Field(default=None, ge=0, le=DAY, allow_inf_nan=False)
 
 
 class BrokerSettings(BaseSettings):
@@ -375,3 +388,50 @@ class WorkerSettings(BaseSettings):
     lifecycle_interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
     http_host: ListenHost = "127.0.0.1"
     http_port: Port = 9104
+
+
+class LiveSettings(BaseSettings):
+    """The live feed (prefix `FLEET_LIVE_`): how long messages are kept, and `GET /v1/stream`'s limits."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_LIVE_", extra="ignore")
+
+    # How long the worker keeps a message (once the webhook fan-out read it): how far back a reconnecting stream
+    # resumes with Last-Event-ID. At least a minute, at most a day.
+    retention_seconds: float = Field(default=600.0, ge=60, le=DAY, allow_inf_nan=False)
+    # A comment line this often keeps proxies from closing a quiet stream (most cut idle connections after 60 s).
+    heartbeat_seconds: float = Field(default=15.0, ge=0.1, le=300, allow_inf_nan=False)
+    # Open streams per API process; past it 503 with Retry-After (each stream holds a socket and a queue).
+    max_streams: int = Field(default=1000, ge=1, le=100_000)
+    # Messages waiting for one client; a client that falls this far behind is disconnected (it resumes from its
+    # Last-Event-ID).
+    max_buffered_messages: int = Field(default=1000, ge=10, le=100_000)
+    # PostgreSQL only: a message is held back this long after it is first read, so a transaction that took an id
+    # before another and committed after it is still streamed in id order (docs/live.md).
+    settle_seconds: float = Field(default=0.3, ge=0, le=5, allow_inf_nan=False)
+
+
+class WebhookSettings(BaseSettings):
+    """Settings of the webhook deliveries of `fleet worker` (prefix `FLEET_WEBHOOKS_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_WEBHOOKS_", extra="ignore")
+
+    # Of each attempt's connect and of each read. A pass waits for its slowest receivers, and SIGTERM for the pass:
+    # stay well inside the 30 s termination grace period.
+    timeout_seconds: float = Field(default=5.0, gt=0, le=20.0, allow_inf_nan=False)
+    # A message not delivered this long after it was written is dead: kept for the API, no longer tried. A week at
+    # most: past that a receiver wants a resynchronisation, not a replay.
+    give_up_hours: float = Field(default=24.0, gt=0, le=7 * 24.0, allow_inf_nan=False)
+    # The wait after the first failure, doubling after each further one up to the maximum (each +-20 % of jitter).
+    backoff_initial_seconds: float = Field(default=10.0, gt=0, le=HOUR, allow_inf_nan=False)
+    backoff_max_seconds: float = Field(default=HOUR, gt=0, le=DAY, allow_inf_nan=False)
+    # Deliveries claimed per pass; a killed worker's claimed deliveries wait timeout x batch + 60 s before another
+    # worker tries them, so the product stays within minutes.
+    batch_size: int = Field(default=100, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> "WebhookSettings":
+        if self.backoff_max_seconds < self.backoff_initial_seconds:
+            raise ValueError(
+                "FLEET_WEBHOOKS_BACKOFF_MAX_SECONDS must be at least FLEET_WEBHOOKS_BACKOFF_INITIAL_SECONDS"
+            )
+        return self

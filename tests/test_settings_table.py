@@ -19,8 +19,10 @@ from fleet.settings import (
     DispatcherSettings,
     FilesSettings,
     IngestSettings,
+    LiveSettings,
     SharedSettings,
     SimSettings,
+    WebhookSettings,
     WorkerSettings,
 )
 from vehicle_sim.fleet_sim import device_id_for
@@ -109,6 +111,8 @@ def test_every_settings_class_is_found() -> None:
         BlobSettings,
         FilesSettings,
         WorkerSettings,
+        LiveSettings,
+        WebhookSettings,
     }
 
 
@@ -225,6 +229,22 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (BlobSettings, "blob_signing_key", "please-change-me-please-change-me"),
     (BlobSettings, "blob_signing_key", "REPLACE_WITH_PLACEHOLDER_VALUE_1234"),
     (BlobSettings, "blob_signing_key", "k" * 1025),
+    (LiveSettings, "retention_seconds", 59),
+    (LiveSettings, "retention_seconds", math.inf),
+    (LiveSettings, "heartbeat_seconds", 0),
+    (LiveSettings, "heartbeat_seconds", 301),
+    (LiveSettings, "max_streams", 0),
+    (LiveSettings, "max_buffered_messages", 9),
+    (LiveSettings, "settle_seconds", -0.1),
+    (LiveSettings, "settle_seconds", 6),
+    (WebhookSettings, "timeout_seconds", 0),
+    (WebhookSettings, "timeout_seconds", 21),
+    (WebhookSettings, "give_up_hours", 0),
+    (WebhookSettings, "give_up_hours", 7 * 24 + 1),
+    (WebhookSettings, "backoff_initial_seconds", math.nan),
+    (WebhookSettings, "backoff_max_seconds", 86401),
+    (WebhookSettings, "batch_size", 0),
+    (WebhookSettings, "batch_size", 1001),
 ]
 
 AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
@@ -264,6 +284,14 @@ AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (BlobSettings, "s3_sse", "AES256"),
     (BlobSettings, "s3_sse", "aws:kms"),
     (BlobSettings, "blob_signing_key", "0123456789abcdef0123456789abcdef"),
+    (LiveSettings, "retention_seconds", 60),
+    (LiveSettings, "retention_seconds", 86400),
+    (LiveSettings, "heartbeat_seconds", 0.1),
+    (LiveSettings, "max_streams", 100_000),
+    (LiveSettings, "settle_seconds", 0),
+    (WebhookSettings, "timeout_seconds", 20),
+    (WebhookSettings, "give_up_hours", 7 * 24),
+    (WebhookSettings, "batch_size", 1000),
 ]
 
 
@@ -324,3 +352,8 @@ def test_environment_values_within_bounds_are_read(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("FLEET_INGEST_HTTP_PORT", "0")
     settings = IngestSettings()
     assert (settings.batch_max_messages, settings.http_port) == (32767, 0)
+
+
+def test_the_webhook_back_off_maximum_is_at_least_its_initial_wait() -> None:
+    with pytest.raises(ValidationError, match="FLEET_WEBHOOKS_BACKOFF_MAX_SECONDS"):
+        WebhookSettings(backoff_initial_seconds=60, backoff_max_seconds=30)

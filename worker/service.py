@@ -22,18 +22,23 @@ from fleet.contract.commands import PARAMS
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import utcnow
 from fleet.db.readiness import DatabaseReadiness, SchemaMismatch
+from fleet.events import silence
 from fleet.files import repository, transfer
 from fleet.files.lifecycle import run_lifecycle
 from fleet.files.states import FileState
 from fleet.health import HealthServer
-from fleet.settings import BlobSettings, FilesSettings, SharedSettings, WorkerSettings
-from worker import metrics
+from fleet.settings import BlobSettings, FilesSettings, LiveSettings, SharedSettings, WebhookSettings, WorkerSettings
+from worker import alarms, metrics
+from worker.live import LivePruner
+from worker.webhooks import WebhookStep
 
 logger = logging.getLogger(__name__)
 
 RETRY_MAX_SECONDS = 10.0
 # The files and commands gauges are refreshed at most this often (grouped counts).
 GAUGES_EVERY_SECONDS = 10.0
+# Vehicles silent while online are looked for this often (the rule's `after_s` is at least 10 s).
+SILENCE_EVERY_SECONDS = 5.0
 # A command the broker took this long ago without an ack from the unit counts as stuck in sent.
 STUCK_AFTER = timedelta(minutes=5)
 
@@ -60,6 +65,9 @@ class WorkerService:
         self.database = DatabaseReadiness("worker", metrics.DATABASE_READY)
         self._lifecycle_at = 0.0
         self._gauges_at = 0.0
+        self._silence_at = 0.0
+        self.webhooks = WebhookStep(self.sessions, WebhookSettings())
+        self.live = LivePruner(self.sessions, LiveSettings().retention_seconds)
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set; the step under way finishes first."""
@@ -96,6 +104,9 @@ class WorkerService:
         metrics.FILES.labels("store_unavailable").inc(counts.unavailable)
         if time.monotonic() - self._lifecycle_at >= self.settings.lifecycle_interval_seconds:
             self.run_lifecycle()
+        self.webhooks.run()
+        self.live.prune_when_due()
+        self._sweep_silence()
         self._refresh_gauges()
         self.database.succeeded()
         handled = counts.granted + counts.refused + counts.verified + counts.rejected
@@ -114,6 +125,15 @@ class WorkerService:
                 break
         self._lifecycle_at = time.monotonic()
 
+    def _sweep_silence(self) -> None:
+        """Open and end the `silent` events of vehicles online but quiet (fleet.events.silence), every few seconds."""
+        if time.monotonic() - self._silence_at < SILENCE_EVERY_SECONDS:
+            return
+        with self.sessions() as session:
+            silence.sweep(session, utcnow())
+            session.commit()
+        self._silence_at = time.monotonic()
+
     def not_ready_reason(self) -> str | None:
         """Why this worker cannot work, or None when it is ready."""
         if self.database.schema_problem:
@@ -129,6 +149,7 @@ class WorkerService:
             files = repository.count_by_state(session)
             commands = command_repository.count_by_type_and_state(session)
             stuck = command_repository.count_sent_before(session, utcnow() - STUCK_AFTER)
+            alarms.refresh_gauges(session, utcnow())
         for state in FileState:
             metrics.FILES_BY_STATE.labels(state.value).set(files.get(state.value, 0))
         for command_type in PARAMS:

@@ -6,7 +6,7 @@
   a `Conflict`.
 - The dispatcher reports what the broker acknowledged (`mark_sent`) and sweeps expiry (`expire`); the unit's acks
   are applied by `fleet.commands.acks` in ingest's transaction. Every move goes forward only
-  (`fleet.commands.states.moves_forward`), with its transition recorded.
+  (`fleet.commands.states.moves_forward`), with its transition recorded and a `command` message on the live feed.
 """
 
 from collections.abc import Sequence
@@ -23,6 +23,8 @@ from fleet.commands.states import FINAL, OPEN, CommandState, moves_forward
 from fleet.contract.commands import PARAMS, CommandMessage, parse_params
 from fleet.db.models import Command, CommandTransition, Vehicle, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
+from fleet.live import feed
+from fleet.live.feed import Kind, Message
 from fleet.outbox import service as outbox
 from fleet.outbox.service import MAX_ID
 
@@ -76,6 +78,7 @@ def create(
     session.flush()
     command.outbox_id = queued.id
     repository.add_transition(session, command.id, CommandState.QUEUED, now, f"by {actor.name}")
+    _publish(session, command, vehicle.device_id, now, f"by {actor.name}")
     detail = {"type": command_type, "params": checked, "expires_at": command.expires_at.isoformat()}
     audit.record(
         session, tenant_id=vehicle.tenant_id, actor=actor, action=AuditAction.COMMAND_CREATE, target=str(command.id),
@@ -134,7 +137,17 @@ def move(session: Session, command: Command, state: CommandState, at: datetime, 
     if state in FINAL:
         command.finished_at = at
     repository.add_transition(session, command.id, state, at, detail)
+    # From the identity map when the caller loaded the vehicle, else one lookup by primary key.
+    _publish(session, command, session.get_one(Vehicle, command.vehicle_id).device_id, at, detail)
     return True
+
+
+def _publish(session: Session, command: Command, device_id: str, at: datetime, detail: str | None) -> None:
+    payload = {
+        "id": command.id, "device_id": device_id, "type": command.type, "state": command.state,
+        "at": at.isoformat(), "detail": detail,
+    }  # fmt: skip
+    feed.publish(session.connection(), [Message(command.tenant_id, Kind.COMMAND, payload)])
 
 
 def _of_tenant(session: Session, tenant_id: int, command_id: int, lock: bool = False) -> Command:

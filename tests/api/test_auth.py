@@ -5,6 +5,7 @@ added with the role it needs, and the role matrix then checks it for every kind 
 """
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,12 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
 from api.files.service import MAX_ID
 from fleet.commands import service as commands
 from fleet.db.models import ApiToken, Command, File, Vehicle
+from fleet.settings import ApiSettings, SharedSettings
 from fleet.tenancy.roles import Role
 from fleet.tenancy.service import INITIAL_TOKEN_NAME, MAX_TOKEN_ID
-from tests.api.conftest import SeededTenant, add_file, add_token, bearer
+from tests.api.conftest import UNREACHABLE_BROKER, SeededTenant, add_file, add_token, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -62,12 +65,43 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
     ("DELETE", "/v1/admin/vehicles/{device_id}/credentials"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
+    ("GET", "/v1/events"): VIEWER,
+    ("GET", "/v1/events/counts"): VIEWER,
+    ("GET", "/v1/events/{id}"): VIEWER,
+    ("GET", "/v1/vehicles/{device_id}/events"): VIEWER,
+    ("GET", "/v1/alarms"): VIEWER,
+    ("GET", "/v1/alarms/counts"): VIEWER,
+    ("GET", "/v1/alarms/{id}"): VIEWER,
+    ("POST", "/v1/alarms/{id}/acknowledge"): OPERATOR,
+    ("POST", "/v1/alarms/{id}/close"): OPERATOR,
+    ("GET", "/v1/event-rules"): VIEWER,
+    ("PUT", "/v1/event-rules/{detector}"): ADMIN,
+    ("PUT", "/v1/event-rules/{detector}/groups/{group}"): ADMIN,
+    ("DELETE", "/v1/event-rules/{detector}/groups/{group}"): ADMIN,
+    ("GET", "/v1/geofences"): VIEWER,
+    ("POST", "/v1/geofences"): ADMIN,
+    ("DELETE", "/v1/geofences/{id}"): ADMIN,
+    ("POST", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks"): ADMIN,
+    ("DELETE", "/v1/webhooks/{id}"): ADMIN,
+    ("GET", "/v1/webhooks/{id}/deliveries"): ADMIN,
+    ("POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/retry"): ADMIN,
+    ("GET", "/v1/stream"): VIEWER,
 }
 # Routes whose grant is a signed URL, not a token: the local blob store's endpoint.
 SIGNED_ROUTES = {("PUT", "/v1/blobs/{key:path}"), ("GET", "/v1/blobs/{key:path}")}
 CALLERS = ["none", "viewer", "operator", "admin", "expired", "revoked"]
 # Path parameters of the role matrix: ids nobody has, so no request of the matrix changes anything.
-NOBODYS = {"device_id": "nobodys-bus", "token_id": str(MAX_TOKEN_ID), "id": str(MAX_ID), "key:path": "no/such/key"}
+NOBODYS = {
+    "device_id": "nobodys-bus",
+    "token_id": str(MAX_TOKEN_ID),
+    "id": str(MAX_ID),
+    "key:path": "no/such/key",
+    # No such detector: the rule routes answer 422 to whoever may call them, and change nothing.
+    "detector": "no_such_detector",
+    "group": "nobodys-group",
+    "delivery_id": str(MAX_ID),
+}
 # Bodies that pass validation, for the role matrix and the cross-tenant requests (which must then fail on the ids
 # alone).
 BODIES: dict[tuple[str, str], Any] = {
@@ -76,6 +110,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/files/{id}/legal-hold"): {"hold": True, "reason": "taken over"},
     ("POST", "/v1/vehicles/{device_id}/commands"): {"type": "reboot"},
 }
+# An event stream never ends: a kind it refuses makes its answer a 422 for whoever may call it.
+QUERIES: dict[tuple[str, str], dict[str, str]] = {("GET", "/v1/stream"): {"kinds": "no_such_kind"}}
 
 BAD_HEADERS = [
     pytest.param({}, id="missing"),
@@ -85,6 +121,15 @@ BAD_HEADERS = [
     pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
     pytest.param({"Authorization": "flt_token-without-scheme"}, id="no-scheme"),
 ]
+
+
+@pytest.fixture
+def client(pg_url: str) -> Iterator[TestClient]:
+    """A client of an app on PostgreSQL that lets one address fail authentication on every route within a minute:
+    the matrix and the token checks send one request per route."""
+    shared = SharedSettings(database_url=pg_url, mqtt_url=UNREACHABLE_BROKER)
+    with TestClient(create_app(shared, ApiSettings(auth_failures_per_minute=1000))) as test_client:
+        yield test_client
 
 
 def add_command(sessions: sessionmaker[Session], device_id: str) -> int:
@@ -143,7 +188,8 @@ def test_role_matrix(client: TestClient, callers: dict[str, dict[str, str]], cal
     mismatches = []
     for (method, path), needed in sorted(ROUTE_ROLES.items(), key=lambda item: item[0][1]):
         body = BODIES.get((method, path))
-        response = client.request(method, fill(path, NOBODYS), headers=callers[caller], json=body)
+        query = QUERIES.get((method, path))
+        response = client.request(method, fill(path, NOBODYS), headers=callers[caller], json=body, params=query)
         if outcome(response.status_code) != expected(caller, needed):
             mismatches.append(f"{method} {path}: {response.status_code} {response.text[:100]}")
         if response.status_code in (401, 403):
@@ -206,9 +252,15 @@ def test_every_route_answers_404_for_another_tenants_ids(
     foreign_file_id = add_file(pg_sessions, other_tenant, other_tenant.device_ids[0], "foreign")
     foreign_command_id = add_command(pg_sessions, other_tenant.device_ids[0])
     foreign = {"device_id": other_tenant.device_ids[0], "token_id": str(foreign_token_id), "id": str(foreign_file_id)}
+    foreign["delivery_id"] = "1"  # under a webhook id that is not the caller's
     # `{id}` is a command's id under /v1/commands, a file's elsewhere.
     foreign_command = foreign | {"id": str(foreign_command_id)}
-    with_ids = [(m, p) for (m, p), role in ROUTE_ROLES.items() if "{" in p and role is not None]
+    # The rules of a detector are every tenant's own: their paths name no one's ids.
+    with_ids = [
+        (m, p)
+        for (m, p), role in ROUTE_ROLES.items()
+        if "{" in p and role is not None and not p.startswith("/v1/event-rules/")
+    ]
     assert {name for _, path in with_ids for name in re.findall(r"\{(\w+)\}", path)} <= set(foreign)
 
     answers = {

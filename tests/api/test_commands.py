@@ -339,6 +339,7 @@ def test_a_command_is_shown_with_its_history_in_order(env: Env) -> None:
     assert body["delivered_at"] is not None and body["finished_at"] is not None
     assert [(step["state"], step["detail"]) for step in body["history"]] == [
         ("queued", "by operator"),
+        ("sent", "shown by the unit's ack"),
         ("delivered", None),
         ("done", None),
     ]

@@ -305,3 +305,76 @@ def test_fleet_up_on_a_port_in_use_says_so_and_exits(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert f"cannot serve the API on 127.0.0.1:{port}" in result.stderr
+
+
+def stream_messages(
+    api_url: str, token: str, into: list[tuple[float, str, dict[str, Any]]], stop: threading.Event
+) -> None:
+    """Collect (arrival time, kind, payload) of `/v1/stream` until `stop`, reconnecting while the API starts."""
+    import httpx
+
+    while not stop.is_set():
+        try:
+            with httpx.stream(
+                "GET", f"{api_url}/v1/stream?kinds=event,alarm", headers={"Authorization": f"Bearer {token}"},
+                timeout=httpx.Timeout(5, read=30),
+            ) as response:  # fmt: skip
+                kind = ""
+                for line in response.iter_lines():
+                    if stop.is_set():
+                        return
+                    if line.startswith("event: "):
+                        kind = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        into.append((time.time(), kind, json.loads(line.removeprefix("data: "))))
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
+@pytest.mark.timeout(120)
+def test_fleet_up_alarms_reach_the_api_and_the_stream_within_two_seconds(tmp_path: Path) -> None:
+    if not shutil.which("mosquitto"):
+        pytest.fail("mosquitto is not on PATH; scripts/test.sh installs it")
+    port = free_port()
+    env = {**os.environ, "FLEET_DATA_DIR": str(tmp_path / "data"), "FLEET_SIM_DEMO_PANIC_AFTER_SECONDS": "25"}
+    env.pop("FLEET_DATABASE_URL", None)
+    process, output = start_fleet_up(port, env)
+    api_url = f"http://127.0.0.1:{port}"
+    received: list[tuple[float, str, dict[str, Any]]] = []
+    stop = threading.Event()
+    try:
+        wait_until(lambda: printed_token(output), "the token line", timeout=20)
+        token = printed_token(output)
+        threading.Thread(target=stream_messages, args=(api_url, token, received, stop), daemon=True).start()
+
+        def panic_alarm_in_api() -> dict[str, Any] | None:
+            try:
+                page = json.loads(api_get(api_url, token, "/v1/alarms?type=panic_button"))
+            except OSError:
+                return None
+            return next(iter(page["items"]), None)
+
+        wait_until(panic_alarm_in_api, "the panic button's alarm in /v1/alarms", timeout=60)
+        seen_in_api = time.time()
+        alarm = panic_alarm_in_api()
+        assert alarm is not None and (alarm["severity"], alarm["state"]) == ("critical", "open")
+        happened = datetime.fromisoformat(alarm["opened_at"]).timestamp()
+        assert seen_in_api - happened <= 2.0, f"in the API {seen_in_api - happened:.2f} s after the button"
+
+        def on_stream(kind: str) -> tuple[float, dict[str, Any]] | None:
+            return next(((t, p) for t, k, p in list(received) if k == kind and p["type"] == "panic_button"), None)
+
+        wait_until(lambda: on_stream("alarm") and on_stream("event"), "the panic button on /v1/stream", timeout=10)
+        for kind in ("event", "alarm"):
+            arrived, payload = on_stream(kind) or (0.0, {})
+            assert payload["device_id"] == alarm["device_id"]
+            assert arrived - happened <= 2.0, f"{kind} on the stream {arrived - happened:.2f} s after the button"
+        # Warning and critical events of the simulated buses open alarms; every alarm's event is listed.
+        events = json.loads(api_get(api_url, token, "/v1/events?limit=500"))["items"]
+        assert any(e["type"] == "panic_button" and e["source"] == "unit" for e in events)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- fleet up output (tail) ---\n{''.join(output[-80:])}") from None
+    finally:
+        stop.set()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)

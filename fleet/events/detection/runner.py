@@ -38,6 +38,11 @@ from fleet.events.service import DETECTOR, Changes, Draft
 LOCK_SPACE = 7201
 # A tenant's rules and geofences are read again after this long (an edit applies within a minute).
 RULES_CACHE_SECONDS = 60.0
+# The types the machine detects (the clock's `silent`, fleet.events.silence, is not the recomputation's).
+MACHINE_TYPES = (
+    "overspeed", "harsh_braking", "harsh_acceleration", "door_open_moving", "idling", "geofence", "low_fuel",
+    "low_battery",
+)  # fmt: skip
 # A recomputation moves its start back at most this often (to the start of an event under way there).
 MAX_WIDENINGS = 5
 
@@ -171,7 +176,8 @@ def _recompute(
     for _ in range(MAX_WIDENINGS):
         under_way = session.scalar(
             select(func.min(Event.started_at)).where(
-                Event.vehicle_id == vehicle_id, Event.source == DETECTOR, Event.started_at < start,
+                Event.vehicle_id == vehicle_id, Event.source == DETECTOR, Event.type.in_(MACHINE_TYPES),
+                Event.started_at < start,
                 or_(Event.ended_at.is_(None), Event.ended_at >= start),
             )
         )  # fmt: skip
@@ -185,7 +191,12 @@ def _recompute(
     found = {**machine.touched, **{e.key: e for e in machine.open_episodes()}}
     stored = session.scalars(
         select(Event)
-        .where(Event.vehicle_id == vehicle_id, Event.source == DETECTOR, Event.started_at >= start)
+        .where(
+            Event.vehicle_id == vehicle_id,
+            Event.source == DETECTOR,
+            Event.type.in_(MACHINE_TYPES),
+            Event.started_at >= start,
+        )
         .order_by(Event.started_at, Event.id)
     ).all()
     unmatched = {event.key: event for event in stored}

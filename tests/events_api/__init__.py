@@ -1,0 +1,1 @@
+"""Tests of the events, alarms, rules and geofences API and of the alarm gauges."""
