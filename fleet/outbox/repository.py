@@ -1,7 +1,9 @@
 """Queries of the outbox: add, claim (a vehicle's first due message, then the ones after it), mark, expire, count.
 
-Due: pending, `not_before` reached, `expires_at` not reached. Claims lock rows with `FOR UPDATE`, which SQLAlchemy
-leaves out on SQLite: there one dispatcher runs and nothing needs locking.
+Due: pending, `not_before` reached, `expires_at` not reached. Claims lock rows with `FOR NO KEY UPDATE`, which
+SQLAlchemy leaves out on SQLite: there one dispatcher runs and nothing needs locking. Not `FOR UPDATE`: that would
+also block the foreign-key checks of rows referring to a claimed message (a command updated twice in one of
+ingest's transactions is checked again), so ingest would wait for the broker's acknowledgement of the dispatcher.
 """
 
 from collections.abc import Sequence
@@ -54,7 +56,7 @@ def claim_heads(session: Session, now: datetime, limit: int) -> Sequence[tuple[O
         )
         .order_by(OutboxMessage.id)
         .limit(limit)
-        .with_for_update(of=OutboxMessage, skip_locked=True)
+        .with_for_update(of=OutboxMessage, skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     return [(message, device_id) for message, device_id in session.execute(stmt)]
@@ -77,7 +79,7 @@ def claim_followers(
         )
         .order_by(OutboxMessage.id)
         .limit(limit)
-        .with_for_update(of=OutboxMessage)
+        .with_for_update(of=OutboxMessage, key_share=True)
         .execution_options(populate_existing=True)
     )
     return session.scalars(stmt).all()
