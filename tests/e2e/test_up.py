@@ -230,6 +230,8 @@ def test_fleet_up_buses_upload_files_and_answer_an_operators_request_for_a_clip(
         "FLEET_SIM_CLIPS_PER_HOUR": "120",
         # The operator's request below must not be one of the share a unit fails on purpose.
         "FLEET_SIM_COMMAND_FAILURE_PROBABILITY": "0",
+        # The test polls the API every 50 ms with the demo token: past the default 1,200 a minute it would get 429s.
+        "FLEET_API_RATE_LIMIT_PER_MINUTE": "100000",
     }
     env.pop("FLEET_DATABASE_URL", None)
     process, output = start_fleet_up(port, env)
@@ -336,7 +338,13 @@ def test_fleet_up_alarms_reach_the_api_and_the_stream_within_two_seconds(tmp_pat
     if not shutil.which("mosquitto"):
         pytest.fail("mosquitto is not on PATH; scripts/test.sh installs it")
     port = free_port()
-    env = {**os.environ, "FLEET_DATA_DIR": str(tmp_path / "data"), "FLEET_SIM_DEMO_PANIC_AFTER_SECONDS": "25"}
+    env = {
+        **os.environ,
+        "FLEET_DATA_DIR": str(tmp_path / "data"),
+        "FLEET_SIM_DEMO_PANIC_AFTER_SECONDS": "20",
+        # The test polls every 50 ms with the demo token: past the default 1,200 a minute it would get 429s.
+        "FLEET_API_RATE_LIMIT_PER_MINUTE": "100000",
+    }
     env.pop("FLEET_DATABASE_URL", None)
     process, output = start_fleet_up(port, env)
     api_url = f"http://127.0.0.1:{port}"
