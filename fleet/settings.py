@@ -386,8 +386,48 @@ class WorkerSettings(BaseSettings):
     batch_size: int = Field(default=50, ge=1, le=1000)
     # Retention runs this often (it deletes objects, then rows).
     lifecycle_interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
+    # PostgreSQL: the daily partitions of today and this many days ahead exist before ingest needs them.
+    partitions_ahead_days: int = Field(default=3, ge=1, le=31)
     http_host: ListenHost = "127.0.0.1"
     http_port: Port = 9104
+
+
+class ArchiveSettings(BaseSettings):
+    """The cold tier (prefix `FLEET_ARCHIVE_`): closed days of the time series exported to Parquet."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_ARCHIVE_", extra="ignore")
+
+    # The worker archives closed days; off, only `fleet archive run` does (and retention then drops nothing).
+    enabled: bool = True
+    # A day counts as closed this long after its UTC midnight: store-and-forward data that arrives later makes
+    # the archived day stale and it is exported again before retention removes it.
+    grace_hours: float = Field(default=6.0, ge=0, le=7 * 24.0, allow_inf_nan=False)
+    # How often the worker looks for closed days to archive.
+    interval_seconds: float = Field(default=600.0, ge=1.0, le=DAY, allow_inf_nan=False)
+    # Rows read from the database and written as one Parquet row group: bounds the archive's memory.
+    batch_rows: int = Field(default=100_000, ge=1000, le=5_000_000)
+    # An alert fires when the oldest closed day not archived yet is older than this.
+    lag_alert_hours: float = Field(default=36.0, gt=0, le=30 * 24.0, allow_inf_nan=False)
+
+
+class RetentionSettings(BaseSettings):
+    """Days each table stays in the hot tier (prefix `FLEET_RETENTION_`); per-tenant overrides in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_RETENTION_", extra="ignore")
+
+    # The worker applies retention; off, only `fleet retention run` does.
+    enabled: bool = True
+    positions_days: int = Field(default=90, ge=1, le=36500)
+    can_samples_days: int = Field(default=90, ge=1, le=36500)
+    events_days: int = Field(default=730, ge=1, le=36500)
+    alarms_days: int = Field(default=730, ge=1, le=36500)
+    dead_letters_days: int = Field(default=30, ge=1, le=36500)
+    # How often the worker applies retention.
+    interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
+
+    def days(self, table: str) -> int:
+        """The default days `table` is kept."""
+        return int(getattr(self, f"{table}_days"))
 
 
 class LiveSettings(BaseSettings):

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 QUEUE_POLL_SECONDS = 0.2
+# On shutdown, batches already received are stored for at most this long; what is left stays unacknowledged and
+# the broker redelivers it. Well inside the 30 s termination grace period, also on a slow machine.
+FLUSH_BUDGET_SECONDS = 8.0
 
 
 class SchemaMismatch(RuntimeError):
@@ -145,7 +148,11 @@ class IngestService:
         # Only what is queued now: each acknowledgement lets the broker send more, which would keep a backlog
         # drain going past the grace period. Later messages stay unacknowledged and come back to the next session.
         remaining = self._queue.qsize()
+        deadline = time.monotonic() + FLUSH_BUDGET_SECONDS
         while remaining > 0 and self._database_ready:
+            if time.monotonic() >= deadline:
+                logger.info("shutdown budget spent: %d received messages left for the broker to redeliver", remaining)
+                return
             batch: list[InboundMessage] = []
             while len(batch) < min(remaining, self.settings.batch_max_messages):
                 try:

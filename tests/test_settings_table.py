@@ -14,12 +14,14 @@ import fleet.settings
 from fleet.contract.topics import DEVICE_ID_PATTERN
 from fleet.settings import (
     ApiSettings,
+    ArchiveSettings,
     BlobSettings,
     BrokerSettings,
     DispatcherSettings,
     FilesSettings,
     IngestSettings,
     LiveSettings,
+    RetentionSettings,
     SharedSettings,
     SimSettings,
     WebhookSettings,
@@ -113,6 +115,8 @@ def test_every_settings_class_is_found() -> None:
         WorkerSettings,
         LiveSettings,
         WebhookSettings,
+        ArchiveSettings,
+        RetentionSettings,
     }
 
 
@@ -245,6 +249,15 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (WebhookSettings, "backoff_max_seconds", 86401),
     (WebhookSettings, "batch_size", 0),
     (WebhookSettings, "batch_size", 1001),
+    (WorkerSettings, "partitions_ahead_days", 0),
+    (WorkerSettings, "partitions_ahead_days", 32),
+    (ArchiveSettings, "grace_hours", -1),
+    (ArchiveSettings, "grace_hours", math.inf),
+    (ArchiveSettings, "batch_rows", 999),
+    (ArchiveSettings, "lag_alert_hours", 0),
+    (RetentionSettings, "positions_days", 0),
+    (RetentionSettings, "dead_letters_days", 36501),
+    (RetentionSettings, "interval_seconds", 0.5),
 ]
 
 AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [

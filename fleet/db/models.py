@@ -1,6 +1,6 @@
 """SQLAlchemy models; Alembic migrations own the schema, these mirror it."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -588,4 +589,55 @@ class Cursor(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveDay(Base):
+    """A (table, UTC day) the archive exported: `exported`, then `verified` once read back; `stale` when it must
+    be exported again (retention found rows it does not hold)."""
+
+    __tablename__ = "archive_days"
+    __table_args__ = (CheckConstraint("state IN ('exported', 'verified', 'stale')", name="state"),)
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    manifest_key: Mapped[str] = mapped_column(String(1024))
+    exported_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchivePart(Base):
+    """One Parquet file of the archive: a tenant's rows of a table on a day; part n + 1 holds rows that arrived
+    after retention removed part n's rows (`purged_at`) from the database."""
+
+    __tablename__ = "archive_parts"
+    __table_args__ = (Index("ix_archive_parts_tenant_id_table_name_day", "tenant_id", "table_name", "day"),)
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    min_ts: Mapped[datetime]
+    max_ts: Mapped[datetime]
+    exported_at: Mapped[datetime]
+    purged_at: Mapped[datetime | None]
+
+
+class RetentionOverride(Base):
+    """Days a tenant keeps a table in the hot tier instead of the FLEET_RETENTION_* default."""
+
+    __tablename__ = "retention_overrides"
+    __table_args__ = (CheckConstraint("days >= 1", name="days"),)
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
