@@ -20,4 +20,6 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
-exec .venv/bin/pytest "$@"
+# Two workers, each with its own private servers (the session fixtures); a module's tests stay on one worker, so
+# its module-scoped stack is started once. `-n 0` (given after) runs in one process.
+exec .venv/bin/pytest -n 2 --dist loadfile "$@"
