@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from api.paging import newest_first
 from fleet.db.models import Alarm, Event, Vehicle
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -30,10 +31,7 @@ def alarms_page(
 ) -> Sequence[Row[Alarm, str]]:
     """Up to `limit` (alarm, device id) of the tenant, newest first by (opened_at, id), after the cursor's pair."""
     query = _filtered(select(Alarm, Vehicle.device_id).join(Vehicle, Vehicle.id == Alarm.vehicle_id), tenant_id, where)
-    if after is not None:
-        after_ts, after_id = after
-        query = query.where(and_(Alarm.opened_at <= after_ts, or_(Alarm.opened_at < after_ts, Alarm.id < after_id)))
-    return session.execute(query.order_by(Alarm.opened_at.desc(), Alarm.id.desc()).limit(limit)).all()
+    return session.execute(newest_first(query, Alarm.opened_at, Alarm.id, after, limit)).all()
 
 
 def alarm_of_tenant(session: Session, tenant_id: int, alarm_id: int) -> Row[Alarm, str, Event | None] | None:

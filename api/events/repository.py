@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from api.paging import newest_first
 from fleet.db.models import Event, Vehicle
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -30,11 +31,7 @@ def events_page(
 ) -> Sequence[Row[Event, str]]:
     """Up to `limit` (event, device id) of the tenant, newest first by (started_at, id), after the cursor's pair."""
     query = _filtered(select(Event, Vehicle.device_id).join(Vehicle, Vehicle.id == Event.vehicle_id), tenant_id, where)
-    if after is not None:
-        after_ts, after_id = after
-        # Spelled out, as in the time series, so `started_at <= after_ts` stays an index condition.
-        query = query.where(and_(Event.started_at <= after_ts, or_(Event.started_at < after_ts, Event.id < after_id)))
-    return session.execute(query.order_by(Event.started_at.desc(), Event.id.desc()).limit(limit)).all()
+    return session.execute(newest_first(query, Event.started_at, Event.id, after, limit)).all()
 
 
 def event_of_tenant(session: Session, tenant_id: int, event_id: int) -> Row[Event, str] | None:

@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from api.paging import newest_first
 from fleet.db.models import File, Vehicle
 
 
@@ -38,11 +39,7 @@ def files_page(
         query = query.where(File.offered_at >= where.since)
     if where.until is not None:
         query = query.where(File.offered_at < where.until)
-    if after is not None:
-        after_ts, after_id = after
-        # Spelled out, as in the time series, so `offered_at <= after_ts` stays an index condition.
-        query = query.where(and_(File.offered_at <= after_ts, or_(File.offered_at < after_ts, File.id < after_id)))
-    return session.execute(query.order_by(File.offered_at.desc(), File.id.desc()).limit(limit)).all()
+    return session.execute(newest_first(query, File.offered_at, File.id, after, limit)).all()
 
 
 def file_of_tenant(session: Session, tenant_id: int, file_id: int, lock: bool = False) -> Row[File, str] | None:
