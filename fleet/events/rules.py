@@ -6,7 +6,7 @@ first of the vehicle's groups (by name) that has one laid over it. Every detecto
 """
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -94,6 +94,7 @@ RULES: dict[str, type[Rule]] = {
     "low_battery": LowLevelRule,
 }
 NO_GROUP = ""
+RuleT = TypeVar("RuleT", bound=Rule)
 
 
 def check(detector: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +128,13 @@ class TenantRules:
                 params.update(self._groups[group][detector])
                 break
         return RULES[detector].model_validate(params)
+
+    def typed(self, detector: str, groups: Sequence[str], kind: type[RuleT]) -> RuleT:
+        """`for_vehicle`, checked to be of `kind`, the class of `detector`'s rules."""
+        rule = self.for_vehicle(detector, groups)
+        if not isinstance(rule, kind):
+            raise TypeError(f"the {detector} rule is a {type(rule).__name__}, not a {kind.__name__}")
+        return rule
 
 
 def load(session: Session, tenant_ids: Sequence[int]) -> dict[int, TenantRules]:

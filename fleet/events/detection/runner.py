@@ -31,7 +31,16 @@ from fleet.events import rules as rule_store
 from fleet.events import service
 from fleet.events.detection.geometry import Fence
 from fleet.events.detection.machine import CAN, POS, Episode, Machine, Sample, State, VehicleRules
-from fleet.events.rules import TenantRules
+from fleet.events.rules import (
+    DoorOpenMovingRule,
+    HarshRule,
+    IdlingRule,
+    LowLevelRule,
+    OverspeedRule,
+    Rule,
+    RuleT,
+    TenantRules,
+)
 from fleet.events.service import DETECTOR, Changes, Draft
 
 # The advisory lock space of the detection (pg_advisory_xact_lock(LOCK_SPACE, vehicle_id)).
@@ -158,13 +167,20 @@ class Detection:
 
 def _resolve(tenant_rules: TenantRules, groups: tuple[str, ...], fences: tuple[Fence, ...]) -> VehicleRules:
     """The rules of a vehicle in `groups`."""
-    rule = tenant_rules.for_vehicle
+
+    def rule(detector: str, kind: type[RuleT]) -> RuleT:
+        return tenant_rules.typed(detector, groups, kind)
+
     return VehicleRules(
-        overspeed=rule("overspeed", groups), harsh=rule("harsh", groups),  # type: ignore[arg-type]
-        door_open_moving=rule("door_open_moving", groups), idling=rule("idling", groups),  # type: ignore[arg-type]
-        geofence=rule("geofence", groups), low_fuel=rule("low_fuel", groups),  # type: ignore[arg-type]
-        low_battery=rule("low_battery", groups), fences=fences,  # type: ignore[arg-type]
-    )  # fmt: skip
+        overspeed=rule("overspeed", OverspeedRule),
+        harsh=rule("harsh", HarshRule),
+        door_open_moving=rule("door_open_moving", DoorOpenMovingRule),
+        idling=rule("idling", IdlingRule),
+        geofence=rule("geofence", Rule),
+        low_fuel=rule("low_fuel", LowLevelRule),
+        low_battery=rule("low_battery", LowLevelRule),
+        fences=fences,
+    )
 
 
 def _recompute(
