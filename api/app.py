@@ -3,7 +3,6 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
@@ -26,6 +25,7 @@ from api.limits import BodyLimit, RateLimit
 from api.live.endpoints import router as live_router
 from api.middleware import MetricsMiddleware
 from api.openapi import complete_openapi
+from api.overload import AdmissionLimit
 from api.positions.endpoints import router as positions_router
 from api.query import reject_unknown_query_parameters
 from api.rules.endpoints import router as rules_router
@@ -61,6 +61,17 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def api_engine(shared: SharedSettings, settings: ApiSettings) -> Engine:
+    """The API's engine: a bounded pool and wait for a connection, and a statement timeout (ingest has neither)."""
+    return make_engine(
+        shared.database_url,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
 def create_app(
     shared: SharedSettings,
     settings: ApiSettings,
@@ -77,7 +88,7 @@ def create_app(
     """
     # Built here, not at startup, so the app also works where the lifespan does not run (a bare TestClient).
     owns_engine = engine is None
-    db = make_engine(shared.database_url) if engine is None else engine
+    db = api_engine(shared, settings) if engine is None else engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -104,7 +115,6 @@ def create_app(
         app.state.session_factory, live or LiveSettings(), listen_url if db.dialect.name == "postgresql" else None
     )
     app.state.streams = streams
-    app.state.silent_after = timedelta(seconds=settings.silent_after_seconds)
     admin = broker.admin_endpoint(shared) if broker else None
     app.state.credential_broker = DynsecControl(admin) if admin else None
     if blob_store is None:
@@ -114,12 +124,14 @@ def create_app(
     app.state.files_settings = FilesSettings()
     install_error_handlers(app)
     complete_openapi(app)
-    # Added innermost first: metrics see every answer, the limits run before routing and any body parsing.
+    # Added innermost first: metrics see every answer, the limits run before routing and any body parsing, and the
+    # admission limit first of them, so a request it sheds costs no more than its answer.
     # The blob endpoint's bodies are as long as its signed URLs say (up to 5 GiB), and streamed to the store.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, unlimited_prefixes=(BLOBS_PREFIX,))
     app.add_middleware(
         RateLimit, per_minute=settings.rate_limit_per_minute, auth_failures_per_minute=settings.auth_failures_per_minute
     )
+    app.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(MetricsMiddleware)
     routers = (
         health_router,

@@ -1,4 +1,5 @@
-"""One handler renders every failure as JSON `{"detail": ...}`: the core's errors with their status, the rest as 500."""
+"""One handler renders every failure as JSON `{"detail": ...}`: the core's errors with their status, a database too
+busy or away as the core's `Unavailable` (503), the rest as 500."""
 
 import logging
 from collections.abc import Mapping
@@ -9,11 +10,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from api.overload import RETRY_AFTER_SECONDS, database_unavailable
 from fleet.blobs.store import RangeNotSatisfiable
-from fleet.errors import FleetError
+from fleet.errors import FleetError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,10 @@ class Forbidden(FleetError):
 
 
 # Headers an error kind adds to its response.
-ERROR_HEADERS: dict[type[FleetError], Mapping[str, str]] = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
+ERROR_HEADERS: dict[type[FleetError], Mapping[str, str]] = {
+    Unauthorized: {"WWW-Authenticate": "Bearer"},
+    Unavailable: {"Retry-After": str(RETRY_AFTER_SECONDS)},
+}
 
 
 class ErrorOut(BaseModel):
@@ -70,6 +76,16 @@ def allowed_methods(request: Request) -> set[str]:
     return methods
 
 
+async def _render_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Async: under overload a shed answer should not wait for a worker thread.
+    if not isinstance(exc, SQLAlchemyError):  # registered for SQLAlchemyError only; this narrows the type
+        raise exc
+    detail = database_unavailable(exc)
+    if detail is None:
+        raise exc  # a schema fault or a bug: the generic, logged 500
+    return _render_fleet_error(request, Unavailable(detail))
+
+
 async def _render_http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for HTTPException only; this narrows the type
         raise exc
@@ -85,8 +101,9 @@ def _render_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render `FleetError`s with their status, the framework's HTTP errors (405 with every allowed method) as
-    FastAPI does, and anything unexpected as a generic, logged 500."""
+    """Render `FleetError`s with their status, a database too busy or away as 503, the framework's HTTP errors (405
+    with every allowed method) as FastAPI does, and anything unexpected as a generic, logged 500."""
     app.add_exception_handler(FleetError, _render_fleet_error)
+    app.add_exception_handler(SQLAlchemyError, _render_database_error)
     app.add_exception_handler(HTTPException, _render_http_error)
     app.add_exception_handler(Exception, _render_unexpected)

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from cli import admin, services, vehicles
 from cli import broker as broker_commands
+from cli.archive import add_archive_commands
+from cli.retention import add_retention_commands
 from fleet import settings as settings_module
 from fleet.errors import FleetError
 from fleet.logs import configure_logging
@@ -127,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_sim.add_argument("--vehicles", type=int)
     run_sim.add_argument("--prefix")
     run_sim.set_defaults(handler=services.sim)
+    add_archive_commands(commands)
+    add_retention_commands(commands)
     return parser
 
 

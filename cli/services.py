@@ -69,9 +69,16 @@ def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSett
 
 
 def api(args: argparse.Namespace) -> None:
-    """Serve the REST API."""
+    """Serve the REST API, from FLEET_API_WORKERS processes."""
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    server = api_server(SharedSettings(), ApiSettings().model_copy(update=overrides), BrokerSettings())
+    # Read here even when the workers read them again: a refused setting is one error line, not a crash per worker.
+    settings, shared, broker = ApiSettings().model_copy(update=overrides), SharedSettings(), BrokerSettings()
+    if settings.workers > 1:
+        from cli.api_workers import serve_workers
+
+        serve_workers(settings)
+        return
+    server = api_server(shared, settings, broker)
     # As uvicorn.run does: the server raises the Ctrl-C it shut down on again once it is done.
     with contextlib.suppress(KeyboardInterrupt):
         server.run()

@@ -160,8 +160,6 @@ class ApiSettings(BaseSettings):
 
     host: ListenHost = "127.0.0.1"
     port: Port = 8000
-    # An online vehicle that sent nothing for this long counts as silent (fleet_api_vehicles{state="silent"}).
-    silent_after_seconds: float = Field(default=300.0, gt=0, le=7 * DAY, allow_inf_nan=False)
     # Larger request bodies get 413 before anything reads them (the largest legitimate body is a bulk
     # registration of a few thousand vehicles).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
@@ -172,6 +170,22 @@ class ApiSettings(BaseSettings):
     auth_failures_per_minute: int = Field(default=30, ge=1, le=100_000)
     # Proxies (comma-separated addresses or CIDRs, `*` for any) whose X-Forwarded-For names the client.
     forwarded_allow_ips: str = Field(default="127.0.0.1", min_length=1, max_length=1000)
+    # Processes of `fleet api` sharing its port (`fleet up` always runs one, in a thread). Each has its own
+    # connection pool, admission limit, rate limits and stream limit.
+    workers: int = Field(default=1, ge=1, le=32)
+    # Requests in flight in one process (the event stream, the probes and the scrape not counted); the next gets 503
+    # at once. One process (one core: the GIL) is kept busy by a few requests plus those waiting on PostgreSQL; more
+    # in flight only queue for the CPU and make every answer slower. At most anyio's 40 threads, which run endpoints.
+    max_concurrent_requests: int = Field(default=8, ge=1, le=40)
+    # The connection pool of each process: kept open, opened on demand beyond them, and how long a request waits for
+    # one before it gets 503. 5 + 5 covers the admitted requests plus the probes, scrapes and stream readers.
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_timeout_seconds: float = Field(default=1.0, ge=0.05, le=30.0, allow_inf_nan=False)
+    # PostgreSQL cancels an API statement running (or waiting for a lock) longer than this, and the request gets 503.
+    # A page of any list or time series takes milliseconds on its index; 5 s is a query gone wrong holding a
+    # connection and an admission slot. Not applied on SQLite.
+    statement_timeout_seconds: float = Field(default=5.0, ge=0.1, le=600.0, allow_inf_nan=False)
 
 
 class SimSettings(BaseSettings):
@@ -386,6 +400,8 @@ class WorkerSettings(BaseSettings):
     batch_size: int = Field(default=50, ge=1, le=1000)
     # Retention runs this often (it deletes objects, then rows).
     lifecycle_interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
+    # An online vehicle that sent nothing for this long counts as silent (fleet_vehicles{state="silent"}).
+    silent_after_seconds: float = Field(default=300.0, gt=0, le=7 * DAY, allow_inf_nan=False)
     # PostgreSQL: the daily partitions of today and this many days ahead exist before ingest needs them.
     partitions_ahead_days: int = Field(default=3, ge=1, le=31)
     http_host: ListenHost = "127.0.0.1"

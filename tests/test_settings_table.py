@@ -139,8 +139,8 @@ def test_the_comparison_catches_a_missing_row_and_a_stale_row() -> None:
     missing, unknown = table_differences(readme, [*settings_classes(), _NewSettings])
     assert (missing, unknown) == ({"FLEET_NEW_KNOB"}, set())
 
-    stale = readme.replace("| `FLEET_API_PORT` |", "| `FLEET_API_PORT` | `8000` | port |\n| `FLEET_API_WORKERS` |", 1)
-    assert table_differences(stale, settings_classes()) == (set(), {"FLEET_API_WORKERS"})
+    stale = readme.replace("| `FLEET_API_PORT` |", "| `FLEET_API_PORT` | `8000` | port |\n| `FLEET_API_THREADS` |", 1)
+    assert table_differences(stale, settings_classes()) == (set(), {"FLEET_API_THREADS"})
 
 
 def test_rows_combining_two_variables_are_refused() -> None:
@@ -196,8 +196,22 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (DispatcherSettings, "http_host", ""),
     (ApiSettings, "port", 65536),
     (ApiSettings, "host", ""),
-    (ApiSettings, "silent_after_seconds", 0),
-    (ApiSettings, "silent_after_seconds", math.inf),
+    (ApiSettings, "workers", 0),
+    (ApiSettings, "workers", 33),
+    (ApiSettings, "max_concurrent_requests", 0),
+    (ApiSettings, "max_concurrent_requests", 41),
+    (ApiSettings, "db_pool_size", 0),
+    (ApiSettings, "db_pool_size", 101),
+    (ApiSettings, "db_max_overflow", -1),
+    (ApiSettings, "db_max_overflow", 101),
+    (ApiSettings, "db_pool_timeout_seconds", 0.01),
+    (ApiSettings, "db_pool_timeout_seconds", 31),
+    (ApiSettings, "db_pool_timeout_seconds", math.inf),
+    (ApiSettings, "statement_timeout_seconds", 0),
+    (ApiSettings, "statement_timeout_seconds", 601),
+    (ApiSettings, "statement_timeout_seconds", math.nan),
+    (WorkerSettings, "silent_after_seconds", 0),
+    (WorkerSettings, "silent_after_seconds", math.inf),
     (SimSettings, "vehicles", 0),
     (SimSettings, "vehicles", 10000),
     (SimSettings, "prefix", "a/b"),
@@ -277,6 +291,16 @@ AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (DispatcherSettings, "poll_interval_seconds", 60),
     (DispatcherSettings, "ack_timeout_seconds", 20),
     (DispatcherSettings, "http_port", 0),
+    (ApiSettings, "workers", 1),
+    (ApiSettings, "workers", 32),
+    (ApiSettings, "max_concurrent_requests", 1),
+    (ApiSettings, "max_concurrent_requests", 40),
+    (ApiSettings, "db_pool_size", 100),
+    (ApiSettings, "db_max_overflow", 0),
+    (ApiSettings, "db_pool_timeout_seconds", 0.05),
+    (ApiSettings, "db_pool_timeout_seconds", 30),
+    (ApiSettings, "statement_timeout_seconds", 0.1),
+    (ApiSettings, "statement_timeout_seconds", 600),
     (SimSettings, "vehicles", 1),
     (SimSettings, "vehicles", 9999),
     (SimSettings, "prefix", ""),
@@ -344,6 +368,8 @@ def test_longest_prefix_keeps_device_ids_valid() -> None:
         (IngestSettings, "FLEET_INGEST_SESSION_EXPIRY_SECONDS", "4294967296"),
         (IngestSettings, "FLEET_INGEST_BATCH_MAX_SECONDS", "inf"),
         (ApiSettings, "FLEET_API_PORT", "70000"),
+        (ApiSettings, "FLEET_API_WORKERS", "0"),
+        (ApiSettings, "FLEET_API_STATEMENT_TIMEOUT_SECONDS", "inf"),
         (SimSettings, "FLEET_SIM_DROPOUT_PROBABILITY_PER_MINUTE", "1.5"),
         (SimSettings, "FLEET_SIM_PREFIX", "bus/"),
         (SharedSettings, "FLEET_LOG_LEVEL", "chatty"),

@@ -26,6 +26,8 @@ from fleet.commands.states import CommandState
 from fleet.contract.commands import PARAMS
 from fleet.contract.events import DETECTED_TYPES, EVENT_TYPES
 from fleet.files.states import FileState
+from fleet.lifecycle.policy import RETAINED_TABLES
+from fleet.streams import PARTITIONED_TABLES
 
 FILE_RESULTS = ("granted", "refused", "verified", "rejected", "store_unavailable", "deleted", "abandoned")
 FILES = Counter("fleet_worker_file_steps_total", "File steps done by the worker", ["result"])
@@ -64,3 +66,57 @@ for _result in WEBHOOK_RESULTS:
 WEBHOOK_PENDING = Gauge("fleet_worker_webhook_deliveries_pending", "Webhook deliveries waiting to be sent or retried")
 PASS_FAILURES = Counter("fleet_worker_pass_failures_total", "Worker passes that failed and were retried")
 DATABASE_READY = Gauge("fleet_worker_database_ready", "1 while the last worker pass succeeded")
+
+# The archive (worker/archive.py).
+# - fleet_archive_lag_seconds: seconds since the oldest closed day with rows in the database and no verified archive
+#   closed (its UTC midnight plus FLEET_ARCHIVE_GRACE_HOURS), over every archived table; 0 when none.
+# - fleet_archive_rows_total{table}, fleet_archive_bytes_total{table}: rows and Parquet bytes written to the store.
+# - fleet_archive_failures_total{reason}: days not archived by a pass; reason store_unavailable (the pass stopped,
+#   tried again next interval) | mismatch (read back different, or rows the archive lacks: exported again) | error
+#   (anything else, logged with its traceback).
+ARCHIVE_TABLES = ("positions", "can_samples", "events")
+ARCHIVE_FAILURE_REASONS = ("store_unavailable", "mismatch", "error")
+ARCHIVE_LAG = Gauge(
+    "fleet_archive_lag_seconds", "Seconds since the oldest closed day not archived and verified closed; 0 when none"
+)
+ARCHIVE_ROWS = Counter("fleet_archive_rows_total", "Rows written to the archive", ["table"])
+ARCHIVE_BYTES = Counter("fleet_archive_bytes_total", "Parquet bytes written to the archive", ["table"])
+for _table in ARCHIVE_TABLES:
+    ARCHIVE_ROWS.labels(_table)
+    ARCHIVE_BYTES.labels(_table)
+ARCHIVE_FAILURES = Counter("fleet_archive_failures_total", "Archive days that failed, by reason", ["reason"])
+for _reason in ARCHIVE_FAILURE_REASONS:
+    ARCHIVE_FAILURES.labels(_reason)
+
+# Retention (worker/retention.py) and the fleet-wide vehicle gauge (worker/vehicles.py).
+# - fleet_retention_partitions_dropped_total{table}: daily partitions dropped, their days archived and verified.
+# - fleet_retention_rows_deleted_total{table}: rows removed from the hot tier, by DELETE or with a dropped partition.
+# - fleet_retention_days_marked_stale_total{table}: days found with rows their verified archive does not hold
+#   (late data), kept and marked stale for the archive to export again.
+# - fleet_retention_kept_days{table,reason}: days past their cutoff still in the database after the last sweep;
+#   reason not_archived | archive_stale | archive_disabled | busy (a lock not granted in time).
+# - fleet_vehicles{state}: vehicles by state, counted from their latest state: reporting (data within
+#   FLEET_WORKER_SILENT_AFTER_SECONDS) | silent (not announced offline, no data for longer) | offline.
+RETENTION_KEPT_REASONS = ("not_archived", "archive_stale", "archive_disabled", "busy")
+RETENTION_DROPPED = Counter(
+    "fleet_retention_partitions_dropped_total", "Daily partitions dropped by retention", ["table"]
+)
+RETENTION_ROWS = Counter("fleet_retention_rows_deleted_total", "Rows removed by retention", ["table"])
+RETENTION_MARKED_STALE = Counter(
+    "fleet_retention_days_marked_stale_total", "Archived days retention found rows of that the archive lacks", ["table"]
+)
+RETENTION_KEPT = Gauge(
+    "fleet_retention_kept_days", "Days past their retention kept in the database, by why", ["table", "reason"]
+)
+for _table in RETAINED_TABLES:
+    RETENTION_ROWS.labels(_table)
+for _table in ARCHIVE_TABLES:
+    RETENTION_MARKED_STALE.labels(_table)
+    for _reason in RETENTION_KEPT_REASONS:
+        RETENTION_KEPT.labels(_table, _reason)
+for _table in PARTITIONED_TABLES:
+    RETENTION_DROPPED.labels(_table)
+VEHICLE_STATES = ("reporting", "silent", "offline")
+VEHICLES = Gauge("fleet_vehicles", "Vehicles with a latest state, by reporting state", ["state"])
+for _vehicle_state in VEHICLE_STATES:
+    VEHICLES.labels(_vehicle_state)

@@ -27,9 +27,20 @@ from fleet.files import repository, transfer
 from fleet.files.lifecycle import run_lifecycle
 from fleet.files.states import FileState
 from fleet.health import HealthServer
-from fleet.settings import BlobSettings, FilesSettings, LiveSettings, SharedSettings, WebhookSettings, WorkerSettings
-from worker import alarms, metrics
+from fleet.settings import (
+    ArchiveSettings,
+    BlobSettings,
+    FilesSettings,
+    LiveSettings,
+    SharedSettings,
+    WebhookSettings,
+    WorkerSettings,
+)
+from worker import alarms, metrics, vehicles
+from worker.archive import ArchiveStep
 from worker.live import LivePruner
+from worker.partitions import PartitionsStep
+from worker.retention import RetentionStep
 from worker.webhooks import WebhookStep
 
 logger = logging.getLogger(__name__)
@@ -68,6 +79,10 @@ class WorkerService:
         self._silence_at = 0.0
         self.webhooks = WebhookStep(self.sessions, WebhookSettings())
         self.live = LivePruner(self.sessions, LiveSettings().retention_seconds)
+        self.archive = ArchiveStep(self.sessions, self.store, ArchiveSettings())
+        self.partitions = PartitionsStep(self.engine, settings.partitions_ahead_days)
+        self.retention = RetentionStep(self.engine)
+        self.silent_after = timedelta(seconds=settings.silent_after_seconds)
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set; the step under way finishes first."""
@@ -104,8 +119,11 @@ class WorkerService:
         metrics.FILES.labels("store_unavailable").inc(counts.unavailable)
         if time.monotonic() - self._lifecycle_at >= self.settings.lifecycle_interval_seconds:
             self.run_lifecycle()
+        self.partitions.run_when_due()
+        self.retention.run_when_due()
         self.webhooks.run()
         self.live.prune_when_due()
+        self.archive.run_when_due()
         self._sweep_silence()
         self._refresh_gauges()
         self.database.succeeded()
@@ -150,6 +168,7 @@ class WorkerService:
             commands = command_repository.count_by_type_and_state(session)
             stuck = command_repository.count_sent_before(session, utcnow() - STUCK_AFTER)
             alarms.refresh_gauges(session, utcnow())
+            vehicles.refresh_gauge(session, utcnow(), self.silent_after)
         for state in FileState:
             metrics.FILES_BY_STATE.labels(state.value).set(files.get(state.value, 0))
         for command_type in PARAMS:

@@ -1,8 +1,9 @@
 """HTTP routes of the health module: /healthz, /readyz, /metrics."""
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from api import metrics as api_metrics
 from api.compliance import service as compliance
 from api.deps import EngineDep, FilesSettingsDep
 from api.errors import ErrorOut
@@ -30,8 +31,7 @@ def readyz(engine: EngineDep) -> StatusOut:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(request: Request, engine: EngineDep, files: FilesSettingsDep) -> Response:
-    """Prometheus text exposition of the default registry."""
-    service.refresh_vehicle_gauge(engine, request.app.state.silent_after)
+def metrics(engine: EngineDep, files: FilesSettingsDep) -> Response:
+    """Prometheus text exposition of the default registry (of every worker's, with several)."""
     compliance.refresh_overdue_gauge(engine, files)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(api_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.timeseries.window import Page
 
@@ -21,4 +21,11 @@ class PositionOut(BaseModel):
     hdop: float | None
 
 
-PositionPage = Page[PositionOut]
+class PositionPage(Page[PositionOut]):
+    """A page of positions; past retention some come from the archive."""
+
+    archived: bool = Field(
+        default=False,
+        description="True when some items of this page were read from the archive (Parquet in object storage): "
+        "the days retention removed from the database",
+    )

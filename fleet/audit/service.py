@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     RULES_UPDATE = "tenant.event_rules"
     GEOFENCE_CHANGE = "geofence.change"
     WEBHOOK_CHANGE = "webhook.change"
+    RETENTION_CHANGE = "tenant.retention"
 
 
 @dataclass(frozen=True, slots=True)

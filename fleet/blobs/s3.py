@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+# Uploads by the services (the archive's Parquet parts): parts of this size, this many in flight, so an upload
+# holds at most their product in memory however large the file.
+UPLOAD_PART_BYTES = 16 * 1024 * 1024
+UPLOAD_THREADS = 2
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchUpload", "NotFound", "404"})
 _INVALID_CODES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge", "InvalidArgument"})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -344,6 +350,25 @@ class S3BlobStore:
         """GetObject of a small object, whole."""
         with self.open_range(key) as reader:
             return reader.read()
+
+    def put_file(self, key: str, source: BinaryIO, size: int, content_type: str | None = None) -> None:
+        """boto3's managed upload: one PutObject up to UPLOAD_PART_BYTES, else a multipart upload of such parts
+        (at most UPLOAD_THREADS in memory at once), aborted on failure; with the encryption."""
+        validate_key(key)
+        extra: dict[str, Any] = self._sse_params()
+        if content_type is not None:
+            extra["ContentType"] = content_type
+        transfer = TransferConfig(
+            multipart_threshold=UPLOAD_PART_BYTES, multipart_chunksize=UPLOAD_PART_BYTES, max_concurrency=UPLOAD_THREADS
+        )
+        with self._errors("writing an object"):
+            try:
+                self._client.upload_fileobj(source, self.bucket, key, ExtraArgs=extra, Config=transfer)
+            except S3UploadFailedError as error:
+                cause = error.__cause__ or error.__context__
+                if isinstance(cause, ClientError | BotoCoreError):
+                    raise cause from error
+                raise Unavailable(f"object storage refused writing an object: {error}") from error
 
 
 def _quoted(etag: str) -> str:

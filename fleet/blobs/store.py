@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 from urllib.parse import quote
 
 from fleet.errors import Invalid
@@ -195,6 +195,10 @@ class BlobStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes:
         """Read a small object whole."""
+        ...
+
+    def put_file(self, key: str, source: BinaryIO, size: int, content_type: str | None = None) -> None:
+        """Store `size` bytes read from `source` (from where it stands) in constant memory, in parts if large."""
         ...
 
 

@@ -24,15 +24,20 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for `url` with the settings fleet relies on."""
+def make_engine(url: str, statement_timeout_seconds: float | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for `url` with the settings fleet relies on; on PostgreSQL, `statement_timeout_seconds`
+    has the server cancel every statement of its connections that runs longer (SQLite has no such limit)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if statement_timeout_seconds is not None:
+        # In the connection's startup packet: set for each connection without a statement of its own.
+        connect_args["options"] = f"-c statement_timeout={max(1, round(statement_timeout_seconds * 1000))}"
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    kwargs.setdefault("connect_args", connect_args)
     return create_engine(url, **kwargs)
 
 

@@ -1,4 +1,4 @@
-"""Daily range partitions of the time-series tables on PostgreSQL, created on demand."""
+"""Daily range partitions of the time-series tables on PostgreSQL: created on demand or ahead, listed, dropped."""
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -30,3 +30,42 @@ def ensure_partitions(connection: Connection, table: str, days: Iterable[date]) 
                 f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
             )
         )
+
+
+def partition_days(connection: Connection, table: str) -> list[date]:
+    """The days of `table`'s existing daily partitions, oldest first (PostgreSQL; none elsewhere)."""
+    if connection.dialect.name != "postgresql":
+        return []
+    children = connection.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:table AS regclass)"
+        ),
+        {"table": table},
+    ).scalars()
+    prefix = f"{table}_p"
+    days = []
+    for name in children:
+        suffix = name[len(prefix) :]
+        if name.startswith(prefix) and len(suffix) == 8 and suffix.isdigit():
+            days.append(datetime.strptime(suffix, "%Y%m%d").date())
+    return sorted(days)
+
+
+def drop_partition(connection: Connection, table: str, day: date) -> None:
+    """Drop the partition of `table` holding `day` with its rows; ingest creates it again for a late record."""
+    if table not in PARTITIONED_TABLES:
+        raise ValueError(f"{table} is not partitioned")
+    connection.execute(text(f"DROP TABLE IF EXISTS {partition_name(table, day)}"))
+
+
+def lock_partition(connection: Connection, table: str, day: date) -> bool:
+    """Hold off writers of `table`'s partition of `day` until the transaction ends; False when there is none."""
+    if table not in PARTITIONED_TABLES:
+        raise ValueError(f"{table} is not partitioned")
+    name = partition_name(table, day)
+    if connection.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is None:
+        return False
+    # SHARE ROW EXCLUSIVE: readers go on, inserts (ROW EXCLUSIVE) wait, and so does another locker.
+    connection.execute(text(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"))
+    return True

@@ -64,12 +64,11 @@ class SeededTenant:
 def make_app(
     database_url: str,
     mqtt_url: str = UNREACHABLE_BROKER,
-    silent_after_seconds: float = 300.0,
     blob_store: BlobStore | None = None,
 ) -> FastAPI:
     """An app on `database_url` whose replay publishes to `mqtt_url` (files in `blob_store`, else the settings')."""
     shared = SharedSettings(database_url=database_url, mqtt_url=mqtt_url)
-    return create_app(shared, ApiSettings(silent_after_seconds=silent_after_seconds), blob_store=blob_store)
+    return create_app(shared, ApiSettings(), blob_store=blob_store)
 
 
 def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable[str]) -> SeededTenant:

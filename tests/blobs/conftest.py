@@ -12,9 +12,9 @@ from fleet.blobs.keys import file_key
 from fleet.blobs.local import DEFAULT_BASE_URL, LocalBlobStore
 from fleet.blobs.s3 import S3BlobStore
 from fleet.blobs.store import BlobStore
-from fleet.settings import ApiSettings, S3SseMode, SharedSettings
+from fleet.settings import ApiSettings, SharedSettings
 from tests.fixtures.api_server import ApiServer
-from tests.fixtures.s3 import REGION, SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, s3_store_for
 
 SIGNING_KEY = b"k" * 16 + b"0123456789abcdef"
 
@@ -23,19 +23,6 @@ SIGNING_KEY = b"k" * 16 + b"0123456789abcdef"
 def s3_bucket(s3: SeaweedServer) -> str:
     """A fresh bucket for the module on the session's SeaweedFS."""
     return s3.create_bucket()
-
-
-def s3_store_for(server: SeaweedServer, bucket: str, max_attempts: int = 3, sse: S3SseMode = "none") -> S3BlobStore:
-    """An S3BlobStore on `bucket` of `server`."""
-    return S3BlobStore(
-        bucket,
-        endpoint_url=server.endpoint_url,
-        region=REGION,
-        access_key_id=server.access_key_id,
-        secret_access_key=server.secret_access_key,
-        sse=sse,
-        max_attempts=max_attempts,
-    )
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from fleet.blobs.s3 import S3BlobStore
 from fleet.errors import NotFound, Unavailable
 from fleet.ports import free_port
 from fleet.settings import S3SseMode
-from tests.blobs.conftest import s3_store_for
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, s3_store_for
 
 KEY = "tenants/1/devices/bus-1/video/2026/01/31/clip1"
 DIGEST = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

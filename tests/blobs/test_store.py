@@ -7,6 +7,7 @@ else; the local store's URLs are served by the API's blob endpoint (`/v1/blobs`,
 import hashlib
 import os
 import socket
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from fleet.blobs.s3 import S3BlobStore
 from fleet.blobs.store import (
     MIN_PART_BYTES,
     BlobStore,
@@ -262,6 +264,25 @@ def test_put_head_sha256_get_delete(store: BlobStore, key: str) -> None:
 
     assert store.head(key) is None
     store.delete(key)  # again: no error
+
+
+def test_put_file_stores_size_bytes_from_where_the_file_stands_in_parts_when_large(
+    store: BlobStore, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The smallest part S3 takes: 11 MiB go up as three parts.
+    monkeypatch.setattr("fleet.blobs.s3.UPLOAD_PART_BYTES", 5 * 1024 * 1024)
+    data = os.urandom(11 * 1024 * 1024 + 3)
+    with tempfile.TemporaryFile() as source:
+        source.write(b"skipped" + data)
+        source.seek(len(b"skipped"))
+
+        store.put_file(key, source, len(data), "application/vnd.apache.parquet")
+
+    info = store.head(key)
+    assert info is not None and info.size == len(data)
+    assert store.sha256(key) == sha256_hex(data)
+    if isinstance(store, S3BlobStore):
+        assert info.etag.endswith("-3"), "a multipart upload's etag counts its parts"
 
 
 def test_a_key_and_a_longer_key_beside_it(store: BlobStore, key: str) -> None:

@@ -656,6 +656,10 @@ def test_values_schema_rejects_typos() -> None:
     for bad in out_of_bounds:
         with pytest.raises(helm_python.HelmValuesError):
             render({"dispatcher": bad})
+    # The API's overload settings too (ApiSettings).
+    for bad in [{"workers": 0}, {"workers": 33}, {"maxConcurrentRequests": 41}, {"dbPoolTimeoutSeconds": 0}]:
+        with pytest.raises(helm_python.HelmValuesError):
+            render({"api": bad})
     # The worker's too (WorkerSettings), and the object store's as BlobSettings checks them.
     for bad in [{"batchSize": 0}, {"batchSize": 1001}, {"pollIntervalSeconds": 0.01}, {"lifecycleIntervalSeconds": 0}]:
         with pytest.raises(helm_python.HelmValuesError):
@@ -915,6 +919,24 @@ def test_worker_is_a_deployment_with_its_settings_scraped_and_fenced(
     for rule in ALL_ON["networkPolicy"]["egress"]["extraRules"]:
         assert rule in policy["egress"]
     assert not [r for r in policy["egress"] if "mosquitto" in str(r)], "the worker never reaches the broker"
+
+
+def test_api_runs_its_workers_with_a_core_each_and_bounded_waits(
+    default_objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet.settings import ApiSettings
+
+    container = _container(default_objects, "Deployment", "fleet-api")
+    api_vars = {k: v for k, v in _env(container, default_objects).items() if k.startswith("FLEET_API_")}
+    assert set(api_vars) <= {f"FLEET_API_{name.upper()}" for name in ApiSettings.model_fields}
+    for name, value in api_vars.items():
+        monkeypatch.setenv(name, value)
+    settings = ApiSettings()
+    assert (settings.workers, settings.max_concurrent_requests) == (2, 8)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (5, 5, 1.0)
+    assert settings.statement_timeout_seconds == 5.0
+    # One process uses at most a core: the limit gives each worker one.
+    assert float(container["resources"]["limits"]["cpu"]) >= settings.workers
 
 
 def test_object_storage_is_required_and_checked() -> None:

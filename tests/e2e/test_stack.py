@@ -222,7 +222,7 @@ def stack(tmp_path: Path, postgres: PostgresServer, mosquitto: MosquittoServer, 
         "FLEET_S3_ACCESS_KEY_ID": s3.access_key_id,
         "FLEET_S3_SECRET_ACCESS_KEY": s3.secret_access_key,
         "FLEET_LOG_FORMAT": "json",
-        "FLEET_API_SILENT_AFTER_SECONDS": str(SILENT_AFTER_SECONDS),
+        "FLEET_WORKER_SILENT_AFTER_SECONDS": str(SILENT_AFTER_SECONDS),
     }
     running = Stack(tmp_path / "logs", env)
     running.log_dir.mkdir()
@@ -359,12 +359,13 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
     stack.wait_for(all_up, "every target up in Prometheus", 30)
     stack.wait_for(lambda: (value("sum(fleet_ingest_records_total)") or 0) > 0, "ingest records in Prometheus", 30)
     stack.wait_for(
-        lambda: value('max(fleet_api_vehicles{state="reporting"})') == VEHICLES, "the vehicle gauge in Prometheus", 30
+        lambda: value('max(fleet_vehicles{state="reporting"})') == VEHICLES, "the vehicle gauge in Prometheus", 30
     )
 
     # The buses freeze: their connections stay open, so the broker sends no last will (a SIGKILL closes the sockets,
-    # and the broker publishes every bus's `offline` will at once: offline, not silent). FLEET_API_SILENT_AFTER_SECONDS
-    # later they count as silent, and the alert fires long before the broker's keepalive timeout (45 s).
+    # and the broker publishes every bus's `offline` will at once: offline, not silent).
+    # FLEET_WORKER_SILENT_AFTER_SECONDS later they count as silent, and the alert fires long before the broker's
+    # keepalive timeout (45 s).
     sim.signal(signal.SIGSTOP)
     stopped = time.monotonic()
 
@@ -374,7 +375,7 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
 
     stack.wait_for(lambda: "FleetVehiclesSilent" in firing(), "FleetVehiclesSilent firing", 60)
     assert time.monotonic() - stopped >= SILENT_AFTER_SECONDS
-    assert value('max(fleet_api_vehicles{state="silent"})') == VEHICLES
+    assert value('max(fleet_vehicles{state="silent"})') == VEHICLES
     service_alerts = {
         "FleetTargetDown",
         "FleetTargetsMissing",
@@ -387,5 +388,5 @@ def test_stack_routes_scrapes_and_alerts_on_silent_buses(stack: Stack, tmp_path:
     # Now the crash: the sockets close, the broker publishes the wills, and the buses count as offline.
     sim.signal(signal.SIGKILL)
     stack.wait_for(
-        lambda: value('max(fleet_api_vehicles{state="offline"})') == VEHICLES, "the wills to mark every bus offline", 30
+        lambda: value('max(fleet_vehicles{state="offline"})') == VEHICLES, "the wills to mark every bus offline", 30
     )

@@ -28,9 +28,8 @@ from fleet.settings import FilesSettings
 from fleet.streams import FILES
 from ingest.batch import Rows
 from ingest.store import Store
-from tests.blobs.conftest import s3_store_for
 from tests.fixtures.factories import SeededTenant, seed_tenant
-from tests.fixtures.s3 import REGION, SeaweedServer
+from tests.fixtures.s3 import REGION, SeaweedServer, s3_store_for
 
 pytestmark = pytest.mark.integration
 

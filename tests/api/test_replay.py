@@ -1,24 +1,20 @@
-"""Replaying dead letters through the API (queued in the request, published by the dispatcher), and the
-vehicles-by-state gauge behind the gone-silent alert."""
+"""Replaying dead letters through the API: queued in the request, published by the dispatcher."""
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.migrate import upgrade
-from fleet.db.models import DeadLetter, Position, Tenant, Vehicle, VehicleState
+from fleet.db.models import DeadLetter, Position, Tenant, Vehicle
 from fleet.registry.service import add_vehicles
-from tests.api.conftest import SeededTenant, make_app, seed_tenant
+from tests.api.conftest import SeededTenant, make_app
 from tests.fixtures.downlink import DispatcherThread
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
-from tests.fixtures.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -113,35 +109,3 @@ def test_a_replay_request_publishes_nothing_and_waits_for_the_dispatcher(
     with pg_sessions() as session:
         row = session.get_one(DeadLetter, pending)
         assert row.replay_requested_at is not None and row.replayed_at is None
-
-
-def gauge(text: str, state: str) -> float:
-    prefix = f'fleet_api_vehicles{{state="{state}"}} '
-    return float(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix) :])
-
-
-def test_vehicles_gauge_counts_reporting_silent_and_offline(postgres: PostgresServer) -> None:
-    url = postgres.create_database("fleet_gauge")  # a database of its own: the gauge counts every vehicle in it
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_session_factory(engine)
-    seeded = seed_tenant(sessions, "gauge", ["r1", "r2", "s1", "o1"])
-    now = datetime.now(UTC)
-    with sessions() as session:
-        for device, online, age in (("r1", True, 5), ("r2", None, 10), ("s1", True, 600), ("o1", False, 600)):
-            session.add(
-                VehicleState(
-                    vehicle_id=seeded.vehicle_ids[device],
-                    online=online,
-                    pos_ts=now - timedelta(seconds=age),
-                    pos_seq=1,
-                    lat=1.0,
-                    lon=1.0,
-                    updated_at=now,
-                )
-            )
-        session.commit()
-    with TestClient(make_app(url, silent_after_seconds=300)) as client:
-        body = client.get("/metrics").text
-    engine.dispose()
-    assert (gauge(body, "reporting"), gauge(body, "silent"), gauge(body, "offline")) == (2, 1, 1)
