@@ -183,7 +183,7 @@ class RetentionStep:
         return done
 
     def _expire(self, table: str, cutoffs: Cutoffs) -> Iterator[Decision]:
-        """Delete alarms (closed) or dead letters past their cutoff, a batch per transaction and per decision."""
+        """Delete rows of a table that is not archived past their cutoff, a batch per transaction and per decision."""
         while True:
             with self.sessions() as session:
                 deleted = retention.delete_expired(session, table, cutoffs, BATCH_ROWS)

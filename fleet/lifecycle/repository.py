@@ -19,6 +19,7 @@ TIME_COLUMNS = {
     "events": "started_at",
     "alarms": "opened_at",
     "dead_letters": "received_at",
+    "webhook_deliveries": "created_at",
 }
 
 
@@ -172,16 +173,20 @@ def _expired(name: str, cutoffs: Cutoffs) -> ColumnElement[bool]:
         default = and_(default, or_(table.c.tenant_id.is_(None), table.c.tenant_id.not_in(list(cutoffs.overrides))))
     overridden = [and_(table.c.tenant_id == tenant, time < day_start(day)) for tenant, day in cutoffs.overrides.items()]
     expired = or_(default, *overridden)
-    return and_(expired, table.c.state == "closed") if name == "alarms" else expired
+    if name == "alarms":
+        return and_(expired, table.c.state == "closed")
+    if name == "webhook_deliveries":
+        return and_(expired, table.c.state != "pending")
+    return expired
 
 
 def count_expired(session: Session, name: str, cutoffs: Cutoffs) -> int:
-    """Rows of `name` (alarms: closed ones) from before their tenant's cutoff."""
+    """Rows of `name` (alarms: closed ones; webhook deliveries: not pending) from before their tenant's cutoff."""
     return int(session.scalar(select(func.count()).select_from(_table(name)).where(_expired(name, cutoffs))) or 0)
 
 
 def delete_expired(session: Session, name: str, cutoffs: Cutoffs, limit: int) -> int:
-    """Delete up to `limit` rows of `name` (alarms: closed ones) from before their tenant's cutoff."""
+    """Delete up to `limit` rows of `name` (alarms: closed ones; deliveries: not pending) from before the cutoff."""
     table = _table(name)
     batch = select(table.c.id).where(_expired(name, cutoffs)).limit(limit)
     return int(session.execute(delete(table).where(table.c.id.in_(batch))).rowcount)  # type: ignore[attr-defined]

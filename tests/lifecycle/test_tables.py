@@ -1,12 +1,13 @@
-"""Retention of events (archived, changing after they are written), alarms and dead letters (not archived)."""
+"""Retention of events (archived, changing after they are written), alarms, dead letters and webhook deliveries
+(not archived)."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from fleet.db.engine import make_session_factory
-from fleet.db.models import Alarm, DeadLetter, Event
+from fleet.db.models import Alarm, DeadLetter, Event, Webhook, WebhookDelivery
 from fleet.lifecycle import overrides
 from fleet.settings import RetentionSettings
 from tests.lifecycle.seed import (
@@ -72,3 +73,38 @@ def test_dead_letters_go_after_their_tenants_days_or_the_default(pg: Engine) -> 
     remaining = ids_of(pg, DeadLetter)
     assert remaining == {recent_of_usual, without_tenant}
     assert not remaining & (old | {recent_of_short})
+
+
+def test_finished_webhook_deliveries_go_after_their_days_and_pending_ones_never(pg: Engine) -> None:
+    tenant, _ = tenant_with_vehicle(pg, "hooks")
+    old, recent = days_ago(40), days_ago(10)
+    with make_session_factory(pg)() as session:
+        hook = Webhook(tenant_id=tenant, url="https://example.test/h", secret="s" * 32, kinds=["event"], created_by="t")
+        session.add(hook)
+        session.flush()
+
+        def delivery(day: date, feed_id: int, state: str) -> WebhookDelivery:
+            written = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
+            row = WebhookDelivery(
+                webhook_id=hook.id,
+                tenant_id=tenant,
+                feed_id=feed_id,
+                kind="event",
+                payload={},
+                state=state,
+                next_attempt_at=written,
+                created_at=written,
+            )
+            session.add(row)
+            return row
+
+        gone = [delivery(old, 1, "delivered"), delivery(old, 2, "dead")]
+        kept = [delivery(old, 3, "pending"), delivery(recent, 4, "delivered"), delivery(recent, 5, "dead")]
+        session.commit()
+        gone_ids, kept_ids = {row.id for row in gone}, {row.id for row in kept}
+
+    run(pg)
+
+    with make_session_factory(pg)() as session:
+        remaining = set(session.scalars(select(WebhookDelivery.id)))
+    assert remaining == kept_ids and not remaining & gone_ids
