@@ -440,6 +440,8 @@ class RetentionSettings(BaseSettings):
     dead_letters_days: int = Field(default=30, ge=1, le=36500)
     # Webhook deliveries delivered or dead (the API lists them); a pending one is never deleted.
     webhook_deliveries_days: int = Field(default=30, ge=1, le=36500)
+    # Downlink messages sent, expired or cancelled (commands keep their own history); a pending one is never deleted.
+    outbox_days: int = Field(default=30, ge=1, le=36500)
     # How often the worker applies retention.
     interval_seconds: float = Field(default=3600.0, ge=1.0, le=DAY, allow_inf_nan=False)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 # Every table with a retention: FLEET_RETENTION_<TABLE>_DAYS, overridden per tenant by `fleet retention set`.
-RETAINED_TABLES = ("positions", "can_samples", "events", "alarms", "dead_letters", "webhook_deliveries")
+RETAINED_TABLES = ("positions", "can_samples", "events", "alarms", "dead_letters", "webhook_deliveries", "outbox")
 
 
 @dataclass(frozen=True)

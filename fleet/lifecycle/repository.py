@@ -20,6 +20,7 @@ TIME_COLUMNS = {
     "alarms": "opened_at",
     "dead_letters": "received_at",
     "webhook_deliveries": "created_at",
+    "outbox": "created_at",
 }
 
 
@@ -175,13 +176,13 @@ def _expired(name: str, cutoffs: Cutoffs) -> ColumnElement[bool]:
     expired = or_(default, *overridden)
     if name == "alarms":
         return and_(expired, table.c.state == "closed")
-    if name == "webhook_deliveries":
+    if name in ("webhook_deliveries", "outbox"):
         return and_(expired, table.c.state != "pending")
     return expired
 
 
 def count_expired(session: Session, name: str, cutoffs: Cutoffs) -> int:
-    """Rows of `name` (alarms: closed ones; webhook deliveries: not pending) from before their tenant's cutoff."""
+    """Rows of `name` (alarms: closed; deliveries and the outbox: not pending) from before their tenant's cutoff."""
     return int(session.scalar(select(func.count()).select_from(_table(name)).where(_expired(name, cutoffs))) or 0)
 
 

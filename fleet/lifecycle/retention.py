@@ -216,11 +216,12 @@ def plan(session: Session, table: str, cutoffs: Cutoffs, context: Context) -> li
 
 
 def expiry(table: str, cutoffs: Cutoffs, rows: int) -> Decision:
-    """The decision to delete `rows` alarms (closed), dead letters or finished webhook deliveries past their cutoff."""
+    """The decision to delete `rows` of a table that is not archived (only what is finished) past their cutoff."""
     what = {
         "alarms": "closed alarms opened",
         "dead_letters": "dead letters received",
         "webhook_deliveries": "webhook deliveries (delivered or dead) written",
+        "outbox": "downlink messages (sent, expired or cancelled) written",
     }[table]
     return Decision(table, None, Action.DELETE, f"{what} before {cutoffs.default} (or their tenant's cutoff)", (), rows)
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from fleet.db.engine import make_session_factory
-from fleet.db.models import Alarm, DeadLetter, Event, Webhook, WebhookDelivery
+from fleet.db.models import Alarm, Command, DeadLetter, Event, OutboxMessage, Webhook, WebhookDelivery
 from fleet.lifecycle import overrides
 from fleet.settings import RetentionSettings
 from tests.lifecycle.seed import (
@@ -107,4 +107,50 @@ def test_finished_webhook_deliveries_go_after_their_days_and_pending_ones_never(
 
     with make_session_factory(pg)() as session:
         remaining = set(session.scalars(select(WebhookDelivery.id)))
+    assert remaining == kept_ids and not remaining & gone_ids
+
+
+def test_finished_downlink_messages_go_after_their_days_and_their_commands_stay(pg: Engine) -> None:
+    tenant, bus = tenant_with_vehicle(pg, "downlink")
+    old, recent = days_ago(40), days_ago(10)
+    with make_session_factory(pg)() as session:
+
+        def message(day: date, state: str) -> OutboxMessage:
+            written = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
+            row = OutboxMessage(
+                tenant_id=tenant,
+                vehicle_id=bus,
+                suffix="cmd",
+                payload=b"{}",
+                created_at=written,
+                not_before=written,
+                expires_at=written + timedelta(hours=1),
+                state=state,
+            )
+            session.add(row)
+            return row
+
+        gone = [message(old, state) for state in ("sent", "expired", "cancelled")]
+        kept = [message(old, "pending"), message(recent, "sent")]
+        session.flush()
+        command = Command(
+            tenant_id=tenant,
+            vehicle_id=bus,
+            type="reboot",
+            params={},
+            state="done",
+            expires_at=NOW,
+            created_by="test",
+            outbox_id=gone[0].id,
+        )
+        session.add(command)
+        session.commit()
+        gone_ids, kept_ids, command_id = {row.id for row in gone}, {row.id for row in kept}, command.id
+
+    run(pg)
+
+    with make_session_factory(pg)() as session:
+        remaining = set(session.scalars(select(OutboxMessage.id)))
+        survivor = session.get_one(Command, command_id)
+        assert (survivor.state, survivor.outbox_id) == ("done", None)
     assert remaining == kept_ids and not remaining & gone_ids
