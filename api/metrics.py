@@ -2,9 +2,6 @@
 
 - `fleet_api_requests_total{method,route,status}`: HTTP requests handled; `status` is the class ("2xx", "4xx"...).
 - `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram.
-- `fleet_api_tachograph_overdue{kind}`: tachograph downloads overdue across tenants, read from the database at each
-  scrape: `vehicle_unit` (a vehicle needing one whose last download, or registration, is older than its period),
-  `driver_card` (a card whose last download is older than its period).
 - `fleet_api_refused_total{reason}`: requests refused by the abuse limits before routing: `body_too_large` (413),
   `rate_limit` (429, a token past its rate), `auth_failures` (429, an address that keeps failing authentication).
 - `fleet_api_shed_total{reason}`: requests answered 503 because the API or its database was over capacity or away:
@@ -31,13 +28,6 @@ REQUEST_DURATION = Histogram(
     "Time to handle an HTTP request.",
     ["method", "route"],
     buckets=DURATION_BUCKETS,
-)
-# Set by whichever process serves the scrape: with several workers the newest value is the one to show.
-TACHOGRAPH_OVERDUE = Gauge(
-    "fleet_api_tachograph_overdue",
-    "Tachograph downloads overdue, all tenants, by what is downloaded.",
-    ["kind"],
-    multiprocess_mode="mostrecent",
 )
 REFUSED = Counter("fleet_api_refused_total", "Requests refused by the abuse limits before routing.", ["reason"])
 SHED = Counter(

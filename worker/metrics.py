@@ -120,3 +120,11 @@ VEHICLE_STATES = ("reporting", "silent", "offline")
 VEHICLES = Gauge("fleet_vehicles", "Vehicles with a latest state, by reporting state", ["state"])
 for _vehicle_state in VEHICLE_STATES:
     VEHICLES.labels(_vehicle_state)
+# - fleet_tachograph_overdue{kind}: tachograph downloads overdue across tenants (EU 581/2010, or the tenant's own
+#   periods): vehicle_unit (a vehicle needing one whose last download, or registration, is older than its period) |
+#   driver_card (a card whose last download is older than its period).
+TACHOGRAPH_OVERDUE = Gauge(
+    "fleet_tachograph_overdue", "Tachograph downloads overdue, all tenants, by what is downloaded", ["kind"]
+)
+for _kind in ("vehicle_unit", "driver_card"):
+    TACHOGRAPH_OVERDUE.labels(_kind)

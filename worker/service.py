@@ -23,7 +23,7 @@ from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.models import utcnow
 from fleet.db.readiness import DatabaseReadiness, SchemaMismatch
 from fleet.events import silence
-from fleet.files import repository, transfer
+from fleet.files import repository, tachograph, transfer
 from fleet.files.lifecycle import run_lifecycle
 from fleet.files.states import FileState
 from fleet.health import HealthServer
@@ -169,6 +169,11 @@ class WorkerService:
             stuck = command_repository.count_sent_before(session, utcnow() - STUCK_AFTER)
             alarms.refresh_gauges(session, utcnow())
             vehicles.refresh_gauge(session, utcnow(), self.silent_after)
+            overdue = tachograph.overdue_counts(
+                session.connection(), self.files.tachograph_vu_days, self.files.tachograph_card_days, utcnow()
+            )
+        for kind, count in overdue.items():
+            metrics.TACHOGRAPH_OVERDUE.labels(kind).set(count)
         for state in FileState:
             metrics.FILES_BY_STATE.labels(state.value).set(files.get(state.value, 0))
         for command_type in PARAMS:

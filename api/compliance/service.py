@@ -4,8 +4,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.compliance import repository
@@ -17,7 +15,6 @@ from api.compliance.schemas import (
     TachographStatus,
     VehicleUnitOut,
 )
-from api.metrics import TACHOGRAPH_OVERDUE
 from api.tenancy.service import Principal
 from fleet.audit.service import AuditAction, record
 from fleet.db.models import Tenant, utcnow
@@ -106,15 +103,3 @@ def set_periods(session: Session, principal: Principal, settings: FilesSettings,
         )
         session.flush()
     return periods_of(tenant, settings)
-
-
-def refresh_overdue_gauge(engine: Engine, settings: FilesSettings) -> None:
-    """Update fleet_api_tachograph_overdue from the database; keep the last values when it is unreachable."""
-    try:
-        counts = repository.overdue_counts(engine, settings.tachograph_vu_days, settings.tachograph_card_days, utcnow())
-    except SQLAlchemyError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        logger.warning("tachograph counts unavailable: %s", reason)
-        return
-    for kind, count in counts.items():
-        TACHOGRAPH_OVERDUE.labels(kind).set(count)

@@ -4,8 +4,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import metrics as api_metrics
-from api.compliance import service as compliance
-from api.deps import EngineDep, FilesSettingsDep
+from api.deps import EngineDep
 from api.errors import ErrorOut
 from api.health import service
 from api.health.schemas import StatusOut
@@ -31,7 +30,6 @@ def readyz(engine: EngineDep) -> StatusOut:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(engine: EngineDep, files: FilesSettingsDep) -> Response:
+def metrics() -> Response:
     """Prometheus text exposition of the default registry (of every worker's, with several)."""
-    compliance.refresh_overdue_gauge(engine, files)
     return Response(api_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

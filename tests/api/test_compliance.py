@@ -4,7 +4,6 @@ The rule is tested on a fixed clock; the API on PostgreSQL and SQLite with downl
 half a day off a whole number of days, so the few milliseconds a request takes never cross a day.
 """
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from api.compliance.schemas import TachographStatus
 from api.compliance.service import standing
 from fleet.db.models import Vehicle, utcnow
 from fleet.files.states import FileState
+from fleet.files.tachograph import overdue_counts
 from fleet.tenancy.roles import Role
 from tests.api.conftest import Database, SeededTenant, add_file, add_token, bearer, make_app, parse, seed_tenant
 
@@ -229,20 +229,19 @@ def test_an_exempt_vehicle_is_set_by_patching_it(fleet: Fleet) -> None:
     assert device in [item["device_id"] for item in fleet.compliance()["vehicle_units"]]
 
 
-# --- the gauge ---------------------------------------------------------------------------------------------------
+# --- the fleet-wide counts (the worker's gauge) ----------------------------------------------------------------
 
 
-def overdue_gauge(client: TestClient) -> dict[str, float]:
-    """fleet_api_tachograph_overdue by kind, from a scrape of /metrics."""
-    text = client.get("/metrics").text
-    found = re.findall(r'^fleet_api_tachograph_overdue\{kind="(\w+)"\} (\S+)$', text, re.MULTILINE)
-    return {kind: float(value) for kind, value in found}
+def overdue(database: Database) -> dict[str, int]:
+    """What the worker's fleet_tachograph_overdue gauge is set from, with the EU's default periods."""
+    with database.sessions() as session:
+        return overdue_counts(session.connection(), 90, 28, utcnow())
 
 
-def test_the_overdue_gauge_counts_every_tenant_by_its_own_periods(database: Database, unique: str) -> None:
+def test_the_overdue_counts_count_every_tenant_by_its_own_periods(database: Database, unique: str) -> None:
     sessions = database.sessions
     with TestClient(make_app(database.url)) as client:
-        before = overdue_gauge(client)
+        before = overdue(database)
         eu = seed_tenant(
             sessions, f"gauge-eu-{unique}", [f"g-{unique}-{name}" for name in ("late", "new", "old", "ok")]
         )
@@ -263,7 +262,7 @@ def test_the_overdue_gauge_counts_every_tenant_by_its_own_periods(database: Data
         headers = bearer(short.token)
         body = {"vehicle_unit_days": 30, "driver_card_days": 60}
         assert client.put(URL + "/periods", headers=headers, json=body).status_code == 200
-        after = overdue_gauge(client)
+        after = overdue(database)
 
     assert after["vehicle_unit"] - before.get("vehicle_unit", 0) == 3
     assert after["driver_card"] - before.get("driver_card", 0) == 1

@@ -1,6 +1,7 @@
 """The worker process loop: readiness, a schema fault that ends it, and its gauges."""
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import Engine
 from fleet.blobs.local import LocalBlobStore
 from fleet.commands import service as commands
 from fleet.db.engine import make_engine, make_session_factory
-from fleet.db.models import Vehicle
+from fleet.db.models import Vehicle, utcnow
 from fleet.db.readiness import SchemaMismatch
 from fleet.settings import SharedSettings, WorkerSettings
 from tests.fixtures.factories import seed_tenant
@@ -44,6 +45,8 @@ def test_the_worker_is_ready_and_counts_commands_by_type_and_state(sqlite_url: s
     with make_session_factory(engine)() as session:
         bus = session.query(Vehicle).filter_by(device_id="bus-g1").one()
         commands.create(session, bus, "reboot", {})
+        # Registered 91 days ago and never downloaded: its vehicle unit is overdue.
+        bus.created_at = utcnow() - timedelta(days=91)
         session.commit()
     worker = worker_on(sqlite_url, tmp_path, engine)
     stop = threading.Event()
@@ -55,6 +58,8 @@ def test_the_worker_is_ready_and_counts_commands_by_type_and_state(sqlite_url: s
             lambda: REGISTRY.get_sample_value("fleet_worker_commands", {"type": "reboot", "state": "queued"}) == 1,
             "the commands gauge",
         )
+        overdue = {"kind": "vehicle_unit"}
+        wait_until(lambda: REGISTRY.get_sample_value("fleet_tachograph_overdue", overdue) == 1, "the tachograph gauge")
     finally:
         stop.set()
         runner.join(timeout=10)
