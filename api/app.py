@@ -22,6 +22,7 @@ from api.files.endpoints import router as files_router
 from api.geofences.endpoints import router as geofences_router
 from api.health.endpoints import router as health_router
 from api.limits import BodyLimit, RateLimit
+from api.live.cache import LiveCache
 from api.live.endpoints import router as live_router
 from api.middleware import MetricsMiddleware
 from api.openapi import complete_openapi
@@ -31,6 +32,7 @@ from api.query import reject_unknown_query_parameters
 from api.rules.endpoints import router as rules_router
 from api.stream.endpoints import router as stream_router
 from api.stream.hub import StreamHub
+from api.timeseries.export import ExportSlots
 from api.vehicles.endpoints import router as vehicles_router
 from api.webhooks.endpoints import router as webhooks_router
 from fleet.blobs.factory import make_blob_store
@@ -122,6 +124,8 @@ def create_app(
         blob_store = make_blob_store(shared, blobs, local_base_url=blobs.blob_base_url)
     app.state.blob_store = blob_store
     app.state.files_settings = FilesSettings()
+    app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
+    app.state.live_cache = LiveCache(settings.live_cache_seconds)
     install_error_handlers(app)
     complete_openapi(app)
     # Added innermost first: metrics see every answer, the limits run before routing and any body parsing, and the

@@ -1,6 +1,10 @@
-"""Request dependencies as `Annotated` aliases, so a route reads like a sentence."""
+"""Request dependencies as `Annotated` aliases, so a route reads like a sentence.
 
-from collections.abc import Callable, Iterator
+Those that only read the application's state are `async`: FastAPI runs a plain `def` dependency in a worker
+thread, a hop that costs more than what they do.
+"""
+
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -8,7 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.live.cache import LiveCache
 from api.tenancy.service import Principal, authenticate, authorize
+from api.timeseries.export import ExportSlots
 from api.timeseries.window import Window, window_params
 from fleet.blobs.store import BlobStore
 from fleet.db.models import utcnow
@@ -20,7 +26,7 @@ from fleet.tenancy.roles import Role
 bearer = HTTPBearer(auto_error=False, description="An API token of your tenant: `Authorization: Bearer <token>`")
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The application's engine."""
     engine: Engine = request.app.state.engine
     return engine
@@ -55,10 +61,10 @@ def get_principal(
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency answering 403 unless the request's token has `role` (or a role including it)."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         return authorize(principal, role)
 
     check.__name__ = f"require_{role}"
@@ -72,7 +78,7 @@ AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
 WindowDep = Annotated[Window, Depends(window_params)]
 
 
-def get_credential_broker(request: Request) -> CredentialBroker | None:
+async def get_credential_broker(request: Request) -> CredentialBroker | None:
     """Where vehicle credentials are issued, or None when this deployment manages none (FLEET_BROKER_ADMIN_URL)."""
     broker: CredentialBroker | None = request.app.state.credential_broker
     return broker
@@ -81,17 +87,38 @@ def get_credential_broker(request: Request) -> CredentialBroker | None:
 CredentialBrokerDep = Annotated[CredentialBroker | None, Depends(get_credential_broker)]
 
 
-def get_blob_store(request: Request) -> BlobStore:
+async def get_blob_store(request: Request) -> BlobStore:
     """Where the files' bytes are: S3, or the local folder whose signed URLs the API serves itself."""
     store: BlobStore = request.app.state.blob_store
     return store
 
 
-def get_files_settings(request: Request) -> FilesSettings:
+async def get_files_settings(request: Request) -> FilesSettings:
     """The file flow's settings (FLEET_FILES_*): the default tachograph periods."""
     settings: FilesSettings = request.app.state.files_settings
     return settings
 
 
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """Sessions of the application's engine, for work that outlives the request's transaction (an export)."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+async def get_export_slots(request: Request) -> ExportSlots:
+    """The exports running in this process (FLEET_API_MAX_CONCURRENT_EXPORTS)."""
+    slots: ExportSlots = request.app.state.export_slots
+    return slots
+
+
+async def get_live_cache(request: Request) -> LiveCache:
+    """The answers of /v1/live kept per tenant (FLEET_API_LIVE_CACHE_SECONDS)."""
+    cache: LiveCache = request.app.state.live_cache
+    return cache
+
+
 BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 FilesSettingsDep = Annotated[FilesSettings, Depends(get_files_settings)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+ExportSlotsDep = Annotated[ExportSlots, Depends(get_export_slots)]
+LiveCacheDep = Annotated[LiveCache, Depends(get_live_cache)]

@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 from fleet.errors import Invalid
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """422 naming the first query parameter the matched route does not take."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):

@@ -186,6 +186,12 @@ class ApiSettings(BaseSettings):
     # A page of any list or time series takes milliseconds on its index; 5 s is a query gone wrong holding a
     # connection and an admission slot. Not applied on SQLite.
     statement_timeout_seconds: float = Field(default=5.0, ge=0.1, le=600.0, allow_inf_nan=False)
+    # Exports (a time series as NDJSON or CSV) streaming at once in one process; the next gets 503. Each holds one of
+    # the admission limit's requests for as long as its client reads, so a few leave room for everything else.
+    max_concurrent_exports: int = Field(default=2, ge=1, le=40)
+    # How long one answer of /v1/live serves a tenant's polls: every dashboard asks for the same, changing list, and
+    # a second is within the live feed's own pace (a position at most every 2 s). 0: each request queries.
+    live_cache_seconds: float = Field(default=1.0, ge=0, le=60, allow_inf_nan=False)
 
 
 class SimSettings(BaseSettings):

@@ -1,12 +1,10 @@
 """Response bodies of the CAN module."""
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from api.timeseries.window import Page
-from fleet.doors import unpack_doors
 
 
 class CanSampleOut(BaseModel):
@@ -23,13 +21,6 @@ class CanSampleOut(BaseModel):
     doors_open: list[bool] | None = Field(description="One entry per door, front first; true when open")
     passenger_count: int | None
     battery_soc_pct: float | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> "CanSampleOut":
-        """Build from a can_samples row, unpacking the door mask."""
-        values = row._asdict()
-        values["doors_open"] = unpack_doors(values.pop("doors_open_mask"), values.pop("door_count"))
-        return cls.model_validate(values)
 
 
 CanPage = Page[CanSampleOut]

@@ -1,24 +1,51 @@
-"""Queries of the live module."""
+"""Queries of the live module: plain rows of the latest state, timestamps as naive UTC (`api.render.utc`)."""
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
+from api.render import BINARY_ROWS, utc
 from fleet.db.models import Vehicle, VehicleState
 
+# The columns of vehicle_state an answer shows, in the order `api.live.service` reads them.
+STATE_COLUMNS = (
+    VehicleState.online,
+    utc(VehicleState.status_ts),
+    utc(VehicleState.pos_ts),
+    VehicleState.pos_seq,
+    VehicleState.lat,
+    VehicleState.lon,
+    VehicleState.speed_kmh,
+    VehicleState.heading_deg,
+    utc(VehicleState.can_ts),
+    VehicleState.fuel_level_pct,
+    VehicleState.distance_total_km,
+    VehicleState.passenger_count,
+    VehicleState.battery_soc_pct,
+    VehicleState.doors_open_mask,
+    VehicleState.door_count,
+)
+# Built once, with bound parameters: a request neither builds the statement nor derives its cache key.
+STATE_OF = select(*STATE_COLUMNS, utc(VehicleState.updated_at)).where(
+    VehicleState.vehicle_id == bindparam("vehicle_id")
+)
+TENANT_STATES = (
+    select(Vehicle.device_id, Vehicle.label, *STATE_COLUMNS)
+    .join(VehicleState, VehicleState.vehicle_id == Vehicle.id)
+    .where(Vehicle.tenant_id == bindparam("tenant_id"))
+    .order_by(Vehicle.device_id)
+)
 
-def state_of(session: Session, vehicle_id: int) -> VehicleState | None:
-    """The state row of a vehicle."""
-    return session.get(VehicleState, vehicle_id)
+StateRow = Row[*tuple[Any, ...]]
 
 
-def tenant_states(session: Session, tenant_id: int) -> Sequence[Row[str, str | None, VehicleState]]:
-    """(device id, label, state) of the tenant's vehicles that have a state, ordered by device id."""
-    stmt = (
-        select(Vehicle.device_id, Vehicle.label, VehicleState)
-        .join(VehicleState, VehicleState.vehicle_id == Vehicle.id)
-        .where(Vehicle.tenant_id == tenant_id)
-        .order_by(Vehicle.device_id)
-    )
-    return session.execute(stmt).all()
+def state_of(session: Session, vehicle_id: int) -> StateRow | None:
+    """The state row of a vehicle: STATE_COLUMNS, then updated_at."""
+    return session.execute(STATE_OF, {"vehicle_id": vehicle_id}, execution_options=BINARY_ROWS).first()
+
+
+def tenant_states(session: Session, tenant_id: int) -> Sequence[StateRow]:
+    """(device id, label, STATE_COLUMNS...) of the tenant's vehicles that have a state, ordered by device id."""
+    return session.execute(TENANT_STATES, {"tenant_id": tenant_id}, execution_options=BINARY_ROWS).all()

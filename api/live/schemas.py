@@ -4,9 +4,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from fleet.db.models import VehicleState
-from fleet.doors import unpack_doors
-
 
 class LivePosition(BaseModel):
     """Latest GNSS fix."""
@@ -39,17 +36,6 @@ class StateOut(BaseModel):
     can: LiveCan | None
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, state: VehicleState) -> "StateOut":
-        """Build from the vehicle_state row."""
-        return cls(
-            online=state.online,
-            status_ts=state.status_ts,
-            position=live_position(state),
-            can=live_can(state),
-            updated_at=state.updated_at,
-        )
-
 
 class LiveItem(BaseModel):
     """One vehicle on the live map."""
@@ -66,31 +52,3 @@ class LiveList(BaseModel):
     """Latest state of every vehicle that has reported anything, ordered by device id."""
 
     items: list[LiveItem]
-
-
-def live_position(state: VehicleState) -> LivePosition | None:
-    """Position part of a state row."""
-    if state.pos_ts is None:
-        return None
-    return LivePosition(
-        ts=state.pos_ts,
-        seq=state.pos_seq or 0,
-        lat=state.lat,
-        lon=state.lon,
-        speed_kmh=state.speed_kmh,
-        heading_deg=state.heading_deg,
-    )
-
-
-def live_can(state: VehicleState) -> LiveCan | None:
-    """CAN part of a state row."""
-    if state.can_ts is None:
-        return None
-    return LiveCan(
-        ts=state.can_ts,
-        fuel_level_pct=state.fuel_level_pct,
-        distance_total_km=state.distance_total_km,
-        passenger_count=state.passenger_count,
-        battery_soc_pct=state.battery_soc_pct,
-        doors_open=unpack_doors(state.doors_open_mask, state.door_count),
-    )

@@ -2,12 +2,22 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from api.deps import BlobStoreDep, SessionDep, ViewerDep, WindowDep
+from api.deps import BlobStoreDep, ExportSlotsDep, SessionDep, SessionFactoryDep, ViewerDep, WindowDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
 from api.positions import service
-from api.positions.schemas import PositionPage
+from api.positions.schemas import PositionOut, PositionPage
+from api.render import json_response
+from api.timeseries.export import (
+    EXPORT_DESCRIPTION,
+    ExportFormat,
+    FormatParam,
+    export_response,
+    export_responses,
+    negotiate,
+    refuse_paging,
+)
 from api.timeseries.window import WINDOW_DESCRIPTION
 
 ARCHIVE_DESCRIPTION = (
@@ -19,6 +29,7 @@ ARCHIVE_DESCRIPTION = (
 ARCHIVE_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "The window reaches into the archive, which cannot be read now"}
 }
+COLUMNS = tuple(PositionOut.model_fields)
 
 router = APIRouter(prefix="/v1/vehicles", tags=["telemetry"], responses={**UNAUTHORIZED_RESPONSE})
 
@@ -26,11 +37,31 @@ router = APIRouter(prefix="/v1/vehicles", tags=["telemetry"], responses={**UNAUT
 @router.get(
     "/{device_id}/positions",
     summary="Positions of a vehicle",
-    description="GNSS fixes of one of your vehicles. " + WINDOW_DESCRIPTION + ARCHIVE_DESCRIPTION,
-    responses={**NOT_FOUND_RESPONSE, **ARCHIVE_UNAVAILABLE_RESPONSE},
+    description="GNSS fixes of one of your vehicles. " + WINDOW_DESCRIPTION + ARCHIVE_DESCRIPTION + EXPORT_DESCRIPTION,
+    response_model=PositionPage,
+    responses={**NOT_FOUND_RESPONSE, **ARCHIVE_UNAVAILABLE_RESPONSE, **export_responses(PositionOut)},
 )
 def positions(
-    session: SessionDep, store: BlobStoreDep, principal: ViewerDep, device_id: str, window: WindowDep
-) -> PositionPage:
-    """Positions of a vehicle in a time window, paginated; past retention, read from the archive."""
-    return service.positions(session, store, principal.tenant_id, device_id, window)
+    request: Request,
+    session: SessionDep,
+    sessions: SessionFactoryDep,
+    store: BlobStoreDep,
+    exports: ExportSlotsDep,
+    principal: ViewerDep,
+    device_id: str,
+    window: WindowDep,
+    output: FormatParam = None,
+) -> Response:
+    """Positions of a vehicle in a time window, paginated, or all of them exported; past retention, read from the
+    archive."""
+    kind = negotiate(output, request.headers.get("accept"))
+    if kind is ExportFormat.JSON:
+        return json_response(service.positions(session, store, principal.tenant_id, device_id, window))
+    refuse_paging(request.query_params)
+    return export_response(
+        exports,
+        kind,
+        COLUMNS,
+        f"{device_id}-positions",
+        lambda: service.export(session, sessions, store, principal.tenant_id, device_id, window),
+    )

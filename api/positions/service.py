@@ -1,9 +1,13 @@
 """Rules of the positions module."""
 
-from sqlalchemy.orm import Session
+from dataclasses import replace
+from typing import Any
 
-from api.positions.schemas import PositionOut, PositionPage
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.render import naive
 from api.timeseries.archived import archived_items, merge
+from api.timeseries.export import BATCH_ROWS, Batches, Item, batches_after
 from api.timeseries.repository import rows_in_window
 from api.timeseries.window import Window, as_dicts, encode_cursor
 from api.vehicles.service import find_vehicle
@@ -12,19 +16,43 @@ from fleet.blobs.store import BlobStore
 from fleet.streams import POSITIONS
 
 
-def positions(session: Session, store: BlobStore, tenant_id: int, device_id: str, window: Window) -> PositionPage:
-    """A page of the positions of one of the tenant's vehicles, from the database and, past retention, the archive."""
+def positions(session: Session, store: BlobStore, tenant_id: int, device_id: str, window: Window) -> dict[str, Any]:
+    """A page of the positions of one of the tenant's vehicles, from the database and, past retention, the archive,
+    as the JSON of a `PositionPage`."""
     vehicle = find_vehicle(session, tenant_id, device_id)
-    stored = as_dicts(rows_in_window(session, POSITIONS, vehicle.id, window))
+    items, more, archived = _page(session, store, tenant_id, vehicle.id, device_id, window)
+    next_cursor = encode_cursor(items[-1]["ts"], items[-1]["seq"]) if more else None
+    return {"items": items, "next": next_cursor, "archived": archived}
+
+
+def export(
+    session: Session, sessions: sessionmaker[Session], store: BlobStore, tenant_id: int, device_id: str, window: Window
+) -> Batches:
+    """Every position of the window, a batch at a time: the first read now, each later one in a session of its own."""
+    vehicle = find_vehicle(session, tenant_id, device_id)
+    window = replace(window, limit=BATCH_ROWS, after=None)
+
+    def read(window: Window) -> tuple[list[Item], bool]:
+        with sessions() as own, own.begin():
+            items, more, _ = _page(own, store, tenant_id, vehicle.id, device_id, window)
+            return items, more
+
+    first, more, _ = _page(session, store, tenant_id, vehicle.id, device_id, window)
+    return batches_after(first, more, window, read)
+
+
+def _page(
+    session: Session, store: BlobStore, tenant_id: int, vehicle_id: int, device_id: str, window: Window
+) -> tuple[list[Item], bool, bool]:
+    """Up to `window.limit` positions after the cursor, whether more follow, and whether some came from the archive."""
+    items = as_dicts(rows_in_window(session, POSITIONS, vehicle_id, window))
     archived = archived_items(session, store, tenant_id, ARCHIVED_POSITIONS, device_id, window, POSITIONS.value_columns)
-    items = merge(stored, archived, window.limit) if archived else stored
-    next_cursor = None
-    if len(items) > window.limit:
-        items = items[: window.limit]
-        next_cursor = encode_cursor(items[-1]["ts"], items[-1]["seq"])
-    from_archive = {id(item) for item in archived}
-    return PositionPage(
-        items=[PositionOut.model_validate(item) for item in items],
-        next=next_cursor,
-        archived=any(id(item) in from_archive for item in items),
-    )
+    from_archive: set[int] = set()
+    if archived:
+        for item in archived:
+            item["ts"] = naive(item["ts"])
+        from_archive = {id(item) for item in archived}
+        items = merge(items, archived, window.limit)
+    more = len(items) > window.limit
+    items = items[: window.limit]
+    return items, more, any(id(item) in from_archive for item in items)

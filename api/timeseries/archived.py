@@ -4,6 +4,9 @@ Retention drops a day only once its archive is verified, and marks the day's par
 the database no longer has, so a page merges them with the database's rows in (ts, seq) order. A row found in
 both (a day restored with `fleet archive restore`) is shown once. Only the days with purged parts are read, a
 day at a time, and reading stops once the page is full: a page costs at most its days' row groups of the vehicle.
+No retention is shorter than a day (FLEET_RETENTION_*_DAYS and the tenants' overrides are at least 1), so the days
+from yesterday on are never purged: a window starting in them, as a dashboard's do, skips even the query of the
+archive's parts.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,9 +20,12 @@ from fleet.archive.layout import ArchivedTable
 from fleet.archive.reader import archived_rows
 from fleet.archive.repository import parts_in_window
 from fleet.blobs.store import BlobStore
+from fleet.db.models import utcnow
 from fleet.errors import NotFound, Unavailable
 
 Item = dict[str, Any]
+# The shortest retention there is: days later than this many days before today are never purged.
+MIN_RETENTION_DAYS = 1
 
 
 def _midnight(day: date) -> datetime:
@@ -46,6 +52,8 @@ def archived_items(
 
     `Unavailable` (503) naming the day and how to restore it when the archive cannot be read.
     """
+    if window.since.date() >= utcnow().date() - timedelta(days=MIN_RETENTION_DAYS):
+        return []
     last = (window.until - timedelta(microseconds=1)).date()
     parts = parts_in_window(session, tenant_id, table, window.since.date(), last, purged_only=True)
     found: list[Item] = []

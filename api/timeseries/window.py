@@ -57,8 +57,9 @@ class Page(BaseModel, Generic[ItemT]):
 
 
 def encode_cursor(ts: datetime, key: int) -> str:
-    """Opaque cursor continuing after the row at (`ts`, `key`)."""
-    raw = f"{CURSOR_VERSION}:{key}:{ts.astimezone(UTC).isoformat()}".encode()
+    """Opaque cursor continuing after the row at (`ts`, `key`); a naive `ts` is UTC, as `api.render.utc` reads it."""
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    raw = f"{CURSOR_VERSION}:{key}:{ts.isoformat()}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -106,7 +107,7 @@ def resolve_window(
     return Window(since=since, until=until, limit=limit, after=after)
 
 
-def window_params(
+async def window_params(
     since: Annotated[AwareDatetime | None, Query(description="Start, inclusive (RFC 3339 with offset)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="End, exclusive (RFC 3339 with offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
@@ -127,8 +128,9 @@ def split_page(rows: Sequence[SeriesRow], limit: int) -> tuple[Sequence[SeriesRo
 
 
 def as_dicts(rows: Sequence[SeriesRow]) -> list[dict[str, Any]]:
-    """Rows as dicts; reads the column names once, since per-row `_asdict()` dominates a 10,000-row page."""
+    """Rows as dicts; reads the column names once, since per-row `_asdict()` dominates a 10,000-row page (and
+    `strict` zips take a third longer: every row has the statement's columns)."""
     if not rows:
         return []
     keys = rows[0]._fields
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [dict(zip(keys, row, strict=False)) for row in rows]

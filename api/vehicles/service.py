@@ -1,23 +1,29 @@
 """Rules of the vehicles module: a vehicle exists only within its tenant (`fleet.registry`)."""
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from api.live import service as live
 from api.vehicles import repository
-from api.vehicles.schemas import VehicleDetail, VehicleList, VehicleOut
+from api.vehicles.schemas import VehicleOut
 from fleet.registry.service import find_vehicle
 
 __all__ = ["find_vehicle", "get_vehicle", "list_vehicles"]
 
-
-def list_vehicles(session: Session, tenant_id: int, group: str | None = None) -> VehicleList:
-    """The tenant's vehicles, or those in one of its groups."""
-    vehicles = repository.list_vehicles(session, tenant_id, group)
-    return VehicleList(items=[VehicleOut.model_validate(v) for v in vehicles])
+# In the order the response model writes them, which `repository.VEHICLE_COLUMNS` follows.
+FIELDS = tuple(VehicleOut.model_fields)
 
 
-def get_vehicle(session: Session, tenant_id: int, device_id: str) -> VehicleDetail:
-    """The tenant's vehicle with its latest state."""
+def list_vehicles(session: Session, tenant_id: int, group: str | None = None) -> dict[str, Any]:
+    """The tenant's vehicles, or those in one of its groups, as a `VehicleList`'s JSON."""
+    rows = repository.list_vehicles(session, tenant_id, group)
+    return {"items": [dict(zip(FIELDS, row, strict=True)) for row in rows]}
+
+
+def get_vehicle(session: Session, tenant_id: int, device_id: str) -> dict[str, Any]:
+    """The tenant's vehicle with its latest state, as a `VehicleDetail`'s JSON."""
     vehicle = find_vehicle(session, tenant_id, device_id)
-    summary = VehicleOut.model_validate(vehicle)
-    return VehicleDetail(**summary.model_dump(), state=live.state_of(session, vehicle.id))
+    detail = {field: getattr(vehicle, field) for field in FIELDS}
+    detail["state"] = live.state_of(session, vehicle.id)
+    return detail

@@ -1,13 +1,18 @@
-"""Live state of the tenant's fleet."""
+"""Live state of the tenant's fleet, and the cache of its answers."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
+from api.live.cache import LiveCache
 from fleet.db.models import VehicleState
-from tests.api.conftest import SeededTenant
+from fleet.settings import ApiSettings, SharedSettings
+from tests.api.conftest import UNREACHABLE_BROKER, SeededTenant
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +84,50 @@ def test_live_never_shows_another_tenants_vehicles(
     assert [i["device_id"] for i in client.get("/v1/live", headers=other_tenant.headers).json()["items"]] == (
         other_tenant.device_ids
     )
+
+
+def test_an_answer_serves_the_tenants_polls_for_the_cache_time_then_a_new_one_is_made(
+    pg_url: str, tenant: SeededTenant, pg_sessions: sessionmaker[Session]
+) -> None:
+    vehicle = tenant.vehicle_ids[tenant.device_ids[0]]
+    shared = SharedSettings(database_url=pg_url, mqtt_url=UNREACHABLE_BROKER)
+    with TestClient(create_app(shared, ApiSettings(live_cache_seconds=0.3))) as client:
+        before = client.get("/v1/live", headers=tenant.headers).json()
+        with pg_sessions() as session:
+            session.add(VehicleState(vehicle_id=vehicle, online=True))
+            session.commit()
+        cached = client.get("/v1/live", headers=tenant.headers).json()
+        time.sleep(0.35)
+        fresh = client.get("/v1/live", headers=tenant.headers).json()
+
+    assert before == cached == {"items": []}
+    assert [item["online"] for item in fresh["items"]] == [True]
+
+
+def test_the_cache_makes_one_answer_for_concurrent_polls_and_none_when_off() -> None:
+    clock = [0.0]
+    cache = LiveCache(1.0, clock=lambda: clock[0])
+    made: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> bytes:
+        made.append(1)
+        started.set()
+        release.wait(5)
+        return b"first"
+
+    first = threading.Thread(target=cache.answer, args=(1, slow))
+    first.start()
+    assert started.wait(5)
+    waiting: list[bytes] = []
+    second = threading.Thread(target=lambda: waiting.append(cache.answer(1, lambda: b"second")))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+
+    assert waiting == [b"first"] and len(made) == 1
+    assert cache.answer(2, lambda: b"other tenant") == b"other tenant"
+    clock[0] = 1.0
+    assert cache.answer(1, lambda: b"later") == b"later"
+    assert [LiveCache(0).answer(1, lambda: b"each") for _ in range(2)] == [b"each", b"each"]

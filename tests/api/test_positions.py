@@ -2,9 +2,11 @@
 
 import base64
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.api.conftest import BASE_TS, SeededTenant, insert_positions, iso, parse
@@ -226,3 +228,28 @@ def test_another_tenants_positions_are_not_found(
 
     assert response.status_code == 404
     assert "lat" not in response.text
+
+
+def test_a_window_from_yesterday_on_skips_the_archive_and_an_older_one_asks_it(
+    client: TestClient, tenant: SeededTenant, device: str
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    yesterday = datetime.combine(datetime.now(UTC).date() - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for since in (yesterday, yesterday - timedelta(microseconds=1)):
+            params = {"since": iso(since), "until": iso(since + timedelta(hours=1))}
+            assert (
+                client.get(f"/v1/vehicles/{device}/positions", params=params, headers=tenant.headers).status_code == 200
+            )
+            statements.append("-- next request")
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    recent, older = "\n".join(statements).split("-- next request")[:2]
+    assert "archive_parts" not in recent, "no retention is shorter than a day: yesterday is never purged"
+    assert "archive_parts" in older

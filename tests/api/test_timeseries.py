@@ -4,10 +4,10 @@ import base64
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, create_engine, insert, select
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, bindparam, create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from api.timeseries.repository import in_window
+from api.timeseries.repository import in_window, window_values
 from api.timeseries.window import MAX_KEY, decode_cursor, encode_cursor, resolve_window, split_page
 from fleet.errors import Invalid
 
@@ -51,8 +51,9 @@ def test_paging_never_skips_or_repeats_rows_that_share_a_timestamp() -> None:
         cursor: str | None = None
         while True:
             window = resolve_window(None, None, 2, cursor, NOW)
-            query = select(events.c.ts, events.c.id).where(in_window(events.c.ts, events.c.id, window))
-            rows, cursor = split_page(session.execute(query.order_by(events.c.ts, events.c.id).limit(3)).all(), 2)
+            where = in_window(events.c.ts, events.c.id, window.after is not None)
+            query = select(events.c.ts, events.c.id).where(where).order_by(events.c.ts, events.c.id)
+            rows, cursor = split_page(session.execute(query.limit(bindparam("limit")), window_values(window)).all(), 2)
             seen += [row.id for row in rows]
             if cursor is None:
                 break

@@ -1,11 +1,13 @@
 """GET /v1/vehicles/{id}/positions past retention: the archived rows, in the same shape, merged with the database's."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
+import api.positions.service
 from api.app import create_app
 from fleet.archive.layout import POSITIONS
 from fleet.archive.runner import run_day
@@ -96,6 +98,27 @@ def test_a_purged_day_is_served_from_the_archive_in_the_same_shape_and_pages_acr
         headers={"Authorization": f"Bearer {other}"},
     )
     assert answer.status_code == 404
+
+
+def test_an_export_reaches_into_the_archive_like_the_pages(archive: Archive, monkeypatch: Any) -> None:
+    token, vehicle = seed(archive, "acme", "bus-a")
+    add_positions(archive.sessions, vehicle, OLD_DAY, 30, start=86_400 - 30)
+    add_positions(archive.sessions, vehicle, NEXT_DAY, 20)
+    assert run_day(archive.sessions, archive.store, POSITIONS, OLD_DAY, 1000, NOW).outcome == "verified"
+    purge(archive, OLD_DAY)
+    client = client_for(archive)
+    window = (at(OLD_DAY, 0), at(NEXT_DAY, 86_399))
+    pages, _ = all_pages(client, token, "bus-a", *window, limit=7)
+    monkeypatch.setattr(api.positions.service, "BATCH_ROWS", 7)  # batches that end on both tiers
+
+    answer = client.get(
+        "/v1/vehicles/bus-a/positions",
+        params={"since": iso(window[0]), "until": iso(window[1]), "format": "ndjson"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert answer.status_code == 200
+    assert [json.loads(line) for line in answer.text.splitlines()] == pages
 
 
 def test_a_restored_day_is_shown_once(archive: Archive) -> None:
