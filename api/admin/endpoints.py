@@ -21,7 +21,7 @@ from api.admin.schemas import (
     VehiclesUpdated,
     VehicleUpdates,
 )
-from api.deps import AdminDep, CredentialBrokerDep, SessionDep
+from api.deps import AdminDep, BlobStoreDep, CredentialBrokerDep, SessionDep
 from api.errors import FORBIDDEN_RESPONSE, NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
 from api.vehicles.schemas import VehicleOut
 from fleet.tenancy.service import MAX_TOKEN_ID
@@ -32,6 +32,15 @@ Responses = dict[int | str, dict[str, Any]]
 TOKEN_NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such token among yours"}}
 CONFLICT: Responses = {409: {"model": ErrorOut, "description": "The name or device id is taken"}}
 REPEATED: Responses = {409: {"model": ErrorOut, "description": "A device id is given more than once"}}
+HELD: Responses = {
+    409: {
+        "model": ErrorOut,
+        "description": "A file of the vehicle is on legal hold (how many, of which vehicle): release it first",
+    }
+}
+STORE_UNAVAILABLE: Responses = {
+    503: {"model": ErrorOut, "description": "The file store cannot be reached now: the vehicle stays, try again"}
+}
 TokenId = Annotated[int, Path(ge=1, le=MAX_TOKEN_ID)]
 
 
@@ -90,23 +99,30 @@ def update_vehicles(session: SessionDep, principal: AdminDep, body: VehicleUpdat
     "/vehicles/{device_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a vehicle",
-    responses={**NOT_FOUND_RESPONSE},
+    responses={**NOT_FOUND_RESPONSE, **HELD, **STORE_UNAVAILABLE},
 )
-def delete_vehicle(session: SessionDep, principal: AdminDep, broker: CredentialBrokerDep, device_id: str) -> Response:
-    """Delete one of your vehicles with its latest state and its stored telemetry; its unit loses broker access."""
-    service.delete_vehicles(session, principal, [device_id], broker)
+def delete_vehicle(
+    session: SessionDep, principal: AdminDep, broker: CredentialBrokerDep, store: BlobStoreDep, device_id: str
+) -> Response:
+    """Delete one of your vehicles with its latest state, stored telemetry and files; its unit loses broker access.
+
+    A vehicle with a file on legal hold is a 409 and stays: release the holds first. The files' bytes are deleted
+    from the store.
+    """
+    service.delete_vehicles(session, principal, [device_id], broker, store)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/vehicles", summary="Delete vehicles", responses={**NOT_FOUND_RESPONSE})
+@router.delete("/vehicles", summary="Delete vehicles", responses={**NOT_FOUND_RESPONSE, **HELD, **STORE_UNAVAILABLE})
 def delete_vehicles(
-    session: SessionDep, principal: AdminDep, broker: CredentialBrokerDep, body: VehicleIds
+    session: SessionDep, principal: AdminDep, broker: CredentialBrokerDep, store: BlobStoreDep, body: VehicleIds
 ) -> DeletedVehicles:
-    """Delete several of your vehicles with their state and telemetry, all or none: one unknown id is a 404.
+    """Delete several of your vehicles with their state, telemetry and files, all or none: one unknown id is a 404,
+    a file of any of them on legal hold a 409 naming the vehicles.
 
     The ids are in a JSON body (a path of its own, such as `/vehicles/bulk-delete`, would also be a device id).
     """
-    return service.delete_vehicles(session, principal, body.device_ids, broker)
+    return service.delete_vehicles(session, principal, body.device_ids, broker, store)
 
 
 @router.post(

@@ -24,6 +24,7 @@ from api.admin.schemas import (
 )
 from api.tenancy.service import Principal
 from api.vehicles.schemas import VehicleOut
+from fleet.blobs.store import BlobStore
 from fleet.errors import Conflict
 from fleet.registry import service as registry
 from fleet.registry.credentials import CredentialBroker, issue_credentials, revoke_credentials
@@ -90,10 +91,15 @@ def _changes(patch: VehiclePatch) -> registry.VehicleChanges:
 
 
 def delete_vehicles(
-    session: Session, principal: Principal, device_ids: Sequence[str], broker: CredentialBroker | None
+    session: Session,
+    principal: Principal,
+    device_ids: Sequence[str],
+    broker: CredentialBroker | None,
+    store: BlobStore,
 ) -> DeletedVehicles:
-    """Delete the tenant's vehicles with their state and telemetry, all or none; their units lose broker access."""
-    deleted = registry.delete_vehicles(session, principal.tenant_id, device_ids, actor=principal.actor)
+    """Delete the tenant's vehicles with their state, telemetry and files, all or none (none while a file is held);
+    their units lose broker access."""
+    deleted = registry.delete_vehicles(session, principal.tenant_id, device_ids, actor=principal.actor, store=store)
     if broker:
         # After the database's part, inside the same transaction: a broker that fails rolls the delete back.
         broker.revoke_vehicles(deleted)

@@ -2,7 +2,8 @@
 
 - A verified file is kept `retention_<kind>_days` from its time (`started_at`, else the offer), a rejected or
   failed one `retention_refused_days` from its refusal, so the operator sees why.
-- An offer never uploaded within `abandon_after_hours` fails (its multipart parts are dropped).
+- An offer never uploaded within `abandon_after_hours` of its last grant (else its receipt) fails (its multipart
+  parts are dropped); a file the unit reported `failed` has its parts dropped and its refusal's retention set here.
 - The object goes first, the row after: a store that is down leaves both for the next run, never a row without
   its object being kept, nor an object nobody can find.
 """
@@ -61,5 +62,14 @@ def run_lifecycle(
         file.error = f"never uploaded within {settings.abandon_after_hours:g} hours of the offer"
         file.retain_until = now + timedelta(days=settings.retention_refused_days)
         counts.abandoned += 1
+    for file in repository.failed_unsettled(session, limit):
+        try:
+            if file.upload_id:
+                store.abort_multipart(file.object_key, file.upload_id)
+        except Unavailable:
+            counts.unavailable += 1
+            continue
+        file.upload_id = None
+        file.retain_until = now + timedelta(days=settings.retention_refused_days)
     session.flush()
     return counts

@@ -9,7 +9,10 @@ result as the live stream; every transition is idempotent (a report seen twice c
   are stored (uploaded, verified) it is a conflict: a dead letter for the operator and an error answer for the unit.
 - `uploaded`: an offered (or rejected, being retried) file moves to uploaded, for the worker to check. A report of a
   file never offered, or with other contents, is a dead letter.
-- `failed`: the unit gave up on an offered file; its error is kept.
+- `failed`: the unit gave up on an offered file; its error is kept (the lifecycle job drops its upload and sets
+  its retention).
+- A file offered or uploaded again after a refusal loses the refusal's `retain_until`: only a verified, rejected or
+  failed file is ever past its retention.
 
 Nothing here touches the blob store: grants and checks need the network and are the worker's (fleet.files.transfer).
 """
@@ -93,6 +96,7 @@ def _apply(
             current.state = FileState.UPLOADED
             current.uploaded_at = report.received_at
             current.error = None
+            current.retain_until = None  # a refusal's retention no longer applies: the check sets the file's
         return None
     if current.state == FileState.OFFERED:
         current.state = FileState.FAILED
@@ -126,6 +130,7 @@ def _offer_again(current: File, report: Report) -> tuple[str, str] | None:
         if current.state in (FileState.REJECTED, FileState.FAILED):
             current.state = FileState.OFFERED
             current.error = None
+            current.retain_until = None  # else the lifecycle job could delete it once the refusal's time is up
         # Uploaded: the check under way answers. Otherwise: a fresh grant, or "verified".
         current.answer_due = current.state != FileState.UPLOADED
         current.answer_error = None
@@ -135,6 +140,7 @@ def _offer_again(current: File, report: Report) -> tuple[str, str] | None:
         _describe(current, record)
         current.state = FileState.OFFERED
         current.error = None
+        current.retain_until = None
         current.answer_due = True
         current.answer_error = None
         return None

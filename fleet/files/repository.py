@@ -48,10 +48,23 @@ def expired(session: Session, now: datetime, limit: int) -> Sequence[File]:
 
 
 def abandoned(session: Session, offered_before: datetime, limit: int) -> Sequence[File]:
-    """Offers received before `offered_before` that were never uploaded, locked (SKIP LOCKED)."""
+    """Offers whose last grant (else their receipt) was before `offered_before`, never uploaded, locked (SKIP
+    LOCKED): an offer made again after a refusal counts from its new grant."""
     query = (
         select(File)
-        .where(File.state == FileState.OFFERED, File.received_at < offered_before)
+        .where(File.state == FileState.OFFERED, func.coalesce(File.granted_at, File.received_at) < offered_before)
+        .order_by(File.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalars(query).all()
+
+
+def failed_unsettled(session: Session, limit: int) -> Sequence[File]:
+    """Files the unit gave up on that have no retention yet, locked (SKIP LOCKED)."""
+    query = (
+        select(File)
+        .where(File.state == FileState.FAILED, File.retain_until.is_(None))
         .order_by(File.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -73,3 +86,9 @@ def count_by_state(session: Session) -> dict[str, int]:
     """Files per state, for the worker's gauge."""
     rows = session.execute(select(File.state, func.count()).group_by(File.state))
     return {state: int(count) for state, count in rows}
+
+
+def files_of_vehicles(session: Session, vehicle_ids: Sequence[int]) -> Sequence[File]:
+    """Every file of these vehicles, locked (waiting for a worker's pass on them) for the caller's transaction."""
+    query = select(File).where(File.vehicle_id.in_(vehicle_ids)).order_by(File.id).with_for_update()
+    return session.scalars(query).all()

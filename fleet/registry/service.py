@@ -8,9 +8,11 @@ from typing import Any, TypedDict
 from sqlalchemy.orm import Session
 
 from fleet.audit.service import CLI, Actor, AuditAction, record
+from fleet.blobs.store import BlobStore
 from fleet.contract.topics import DEVICE_ID_PATTERN
 from fleet.db.models import Tenant, Vehicle
 from fleet.errors import Conflict, Invalid, NotFound
+from fleet.files import removal
 from fleet.mqtt.policy import RESERVED_PREFIX, is_reserved
 from fleet.registry import repository
 
@@ -246,11 +248,15 @@ def update_vehicles(
     return vehicles
 
 
-def delete_vehicles(session: Session, tenant_id: int, device_ids: Sequence[str], *, actor: Actor) -> list[str]:
-    """Delete the tenant's vehicles with their latest state and stored telemetry, all or none.
+def delete_vehicles(
+    session: Session, tenant_id: int, device_ids: Sequence[str], *, actor: Actor, store: BlobStore
+) -> list[str]:
+    """Delete the tenant's vehicles with their latest state, stored telemetry and files, all or none.
 
-    One unknown (or another tenant's) device is a NotFound and nothing is deleted. The telemetry goes too: no
-    route reaches it without the vehicle, and on SQLite a later vehicle may get the deleted one's id.
+    One unknown (or another tenant's) device is a NotFound, and a vehicle with a file on legal hold a Conflict
+    naming the vehicles and their held files: nothing is deleted. The files' objects are deleted from `store`
+    before the rows (`fleet.files.removal`). The telemetry goes too: no route reaches it without the vehicle, and
+    on SQLite a later vehicle may get the deleted one's id.
     """
     unique = list(dict.fromkeys(device_ids))
     if not unique:
@@ -261,14 +267,19 @@ def delete_vehicles(session: Session, tenant_id: int, device_ids: Sequence[str],
     if missing:
         raise NotFound(f"no vehicle {missing[0][:64]!r}")
     vehicles = [found[d] for d in unique]
+    # Before the rows: deleting them locks the vehicles, which would hold up ingest while the store is called.
+    files = removal.delete_objects_of_vehicles(session, store, {v.id: v.device_id for v in vehicles})
     for vehicle in vehicles:
+        detail = _summary(vehicle)
+        if count := files.get(vehicle.id):
+            detail["files"] = count
         record(
             session,
             tenant_id=tenant_id,
             actor=actor,
             action=AuditAction.VEHICLE_DELETE,
             target=vehicle.device_id,
-            detail=_summary(vehicle),
+            detail=detail,
         )
     repository.delete_vehicles(session, [v.id for v in vehicles])
     return unique

@@ -6,15 +6,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleet.db.models import ApiToken, Position, Vehicle, VehicleState
+from fleet.blobs.s3 import S3BlobStore
+from fleet.db.models import ApiToken, File, Position, Vehicle, VehicleState
+from fleet.errors import NotFound
 from fleet.registry.service import MAX_GROUPS
 from fleet.tenancy.service import INITIAL_TOKEN_NAME, TOKEN_PREFIX
-from tests.api.conftest import BASE_TS, Database, SeededTenant, bearer, insert_positions, make_app, seed_tenant
+from tests.api.conftest import (
+    BASE_TS,
+    Database,
+    SeededTenant,
+    add_file,
+    bearer,
+    insert_positions,
+    make_app,
+    seed_tenant,
+)
+from tests.fixtures.s3 import SeaweedServer, s3_store_for
 
 pytestmark = pytest.mark.integration
 
@@ -523,3 +536,128 @@ def test_a_bulk_change_of_the_most_vehicles_allowed(env: Env, unique: str) -> No
 
     assert response.status_code == 200
     assert list(env.vehicles(group="depot")) == devices
+
+
+# --- deleting vehicles with files ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bucket(s3: SeaweedServer) -> str:
+    """A fresh bucket for the module's files."""
+    return s3.create_bucket()
+
+
+@dataclass
+class Files:
+    """A client whose app keeps files in a SeaweedFS bucket, that store, and the session's database."""
+
+    client: TestClient
+    store: S3BlobStore
+    sessions: sessionmaker[Session]
+
+    def add(self, tenant: SeededTenant, device_id: str, file_id: str, held: bool = False) -> str:
+        """A verified file of the vehicle with its object stored, on legal hold if `held`; the object's key."""
+        file = add_file(self.sessions, tenant, device_id, file_id, size_bytes=len(file_id), legal_hold=held)
+        key = self.file(file).object_key
+        self.store.put_bytes(key, file_id.encode())
+        return key
+
+    def file(self, id: int) -> File:
+        """A file's row."""
+        with self.sessions() as session:
+            return session.get_one(File, id)
+
+    def file_ids(self, tenant: SeededTenant) -> list[str]:
+        """The unit file ids of the tenant's files, sorted."""
+        with self.sessions() as session:
+            return sorted(session.scalars(select(File.file_id).where(File.tenant_id == tenant.id)))
+
+
+@pytest.fixture
+def files(pg_url: str, s3: SeaweedServer, bucket: str, pg_sessions: sessionmaker[Session]) -> Iterator[Files]:
+    """The admin API with its files in SeaweedFS."""
+    store = s3_store_for(s3, bucket)
+    with TestClient(make_app(pg_url, blob_store=store)) as client:
+        yield Files(client, store, pg_sessions)
+
+
+def test_a_vehicle_with_a_file_on_legal_hold_is_not_deleted(files: Files, tenant: SeededTenant) -> None:
+    device = tenant.device_ids[0]
+    keys = [files.add(tenant, device, "clip-1"), files.add(tenant, device, "clip-2", held=True)]
+
+    refused = files.client.delete(f"/v1/admin/vehicles/{device}", headers=tenant.headers)
+
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "detail": f"1 file is on legal hold (vehicle {device!r} (1 file)): release the holds first; nothing was deleted"
+    }
+    assert files.client.get(f"/v1/vehicles/{device}", headers=tenant.headers).status_code == 200
+    assert files.file_ids(tenant) == ["clip-1", "clip-2"]
+    assert all(files.store.head(key) is not None for key in keys)
+    assert audit(files.client, tenant, action="vehicle.delete") == []
+
+
+def test_deleting_a_vehicle_deletes_its_files_from_the_store(files: Files, tenant: SeededTenant) -> None:
+    device, kept = tenant.device_ids
+    gone_keys = [files.add(tenant, device, "clip-1"), files.add(tenant, device, "vu-1")]
+    kept_key = files.add(tenant, kept, "clip-9")
+    # An upload under way (a part stored) goes too, or its parts would stay in the bucket.
+    uploading = add_file(files.sessions, tenant, device, "big-1", state="offered", size_bytes=6 * 1024**2)
+    key = files.file(uploading).object_key
+    upload_id = files.store.start_multipart(key)
+    part = files.store.presign_part(key, upload_id, 1, 3)
+    stored = httpx.put(part.url, content=b"abc", headers=part.headers)
+    assert stored.status_code == 200 and len(files.store.list_parts(key, upload_id)) == 1
+    with files.sessions() as session:
+        session.get_one(File, uploading).upload_id = upload_id
+        session.commit()
+
+    response = files.client.delete(f"/v1/admin/vehicles/{device}", headers=tenant.headers)
+
+    assert response.status_code == 204
+    assert [files.store.head(k) for k in gone_keys] == [None, None]
+    with pytest.raises(NotFound):
+        files.store.list_parts(key, upload_id)
+    assert files.store.head(kept_key) is not None and files.file_ids(tenant) == ["clip-9"]
+    [entry] = audit(files.client, tenant, action="vehicle.delete")
+    assert (entry["target"], entry["detail"]) == (device, {"label": None, "plate": None, "files": 3})
+
+
+def test_bulk_delete_is_refused_whole_while_a_file_is_held(files: Files, tenant: SeededTenant) -> None:
+    first, second = tenant.device_ids
+    keys = [files.add(tenant, first, "clip-1")]
+    keys += [files.add(tenant, second, f"clip-{n}", held=True) for n in (2, 3)]
+
+    refused = files.client.request(
+        "DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [first, second]}
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        f"2 files are on legal hold (vehicle {second!r} (2 files)): release the holds first; nothing was deleted"
+    )
+    assert len(files.client.get("/v1/vehicles", headers=tenant.headers).json()["items"]) == 2
+    assert files.file_ids(tenant) == ["clip-1", "clip-2", "clip-3"]
+    assert all(files.store.head(key) is not None for key in keys)
+
+
+def test_bulk_refusal_names_every_vehicle_with_held_files(files: Files, tenant: SeededTenant) -> None:
+    first, second = tenant.device_ids
+    files.add(tenant, first, "clip-1", held=True)
+    files.add(tenant, second, "clip-2", held=True)
+
+    refused = files.client.request(
+        "DELETE", "/v1/admin/vehicles", headers=tenant.headers, json={"device_ids": [second, first]}
+    )
+
+    assert refused.status_code == 409
+    assert f"(vehicles {first!r} (1 file), {second!r} (1 file))" in refused.json()["detail"]
+
+
+def test_the_vehicle_deletes_declare_the_legal_hold_conflict(files: Files) -> None:
+    paths = files.client.get("/openapi.json").json()["paths"]
+
+    for path in ("/v1/admin/vehicles/{device_id}", "/v1/admin/vehicles"):
+        responses = paths[path]["delete"]["responses"]
+        assert "legal hold" in responses["409"]["description"], path
+        assert "503" in responses, path

@@ -19,6 +19,7 @@ from fleet.contract.records import FileRecord
 from fleet.contract.topics import Stream
 from fleet.db.engine import make_session_factory
 from fleet.db.models import DeadLetter, File, OutboxMessage, Vehicle
+from fleet.errors import NotFound
 from fleet.files import transfer
 from fleet.files.lifecycle import run_lifecycle
 from fleet.files.reports import REASON_CONFLICT, REASON_UNKNOWN, Report, apply_reports
@@ -180,6 +181,79 @@ def test_wrong_bytes_are_rejected_and_deleted(pg_engine: Engine, store: S3BlobSt
     assert isinstance(refusal, FileRefused) and "rejected" in refusal.error
 
 
+def grant_for(engine: Engine, store: BlobStore, vehicle_id: int, *records: FileRecord) -> FileGrant:
+    """Apply the unit's `records` (an offer), run a worker pass; the grant it answered with."""
+    assert apply(engine, vehicle_id, *records) == []
+    work(engine, store)
+    grant = answers(engine, vehicle_id)[-1]
+    assert isinstance(grant, FileGrant), grant
+    return grant
+
+
+def assert_rejected(engine: Engine, store: BlobStore, vehicle_id: int, file_id: str, reason: str) -> None:
+    """The file is rejected for `reason` (kept 30 days to show it), its object deleted, and the unit told."""
+    before = datetime.now(UTC)
+    assert work(engine, store).rejected == 1
+    file = the_file(engine, vehicle_id, file_id)
+    assert file.state == FileState.REJECTED and file.upload_id is None
+    assert file.error and reason in file.error
+    assert file.retain_until and before + timedelta(days=30) <= file.retain_until
+    assert file.retain_until <= datetime.now(UTC) + timedelta(days=30)
+    assert store.head(file.object_key) is None
+    refusal = answers(engine, vehicle_id)[-1]
+    assert isinstance(refusal, FileRefused) and refusal.file_id == file_id
+    assert refusal.error == f"upload rejected: {file.error}; offer the file again"
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        (lambda offered: offered[:-1], "the store holds 1999 bytes, the unit offered 2000"),
+        (lambda offered: bytes(b ^ 1 for b in offered), "the stored bytes have sha256 "),
+    ],
+    ids=["wrong-size", "wrong-sha256"],
+)
+def test_a_stored_object_of_other_bytes_is_rejected_and_deleted(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int, stored: Any, reason: str
+) -> None:
+    offered = os.urandom(2000)
+    grant_for(pg_engine, store, vehicle_id, record(offered))
+    # What a store that checks nothing (or a unit writing with credentials of its own) would hold.
+    store.put_bytes(the_file(pg_engine, vehicle_id).object_key, stored(offered))
+    apply(pg_engine, vehicle_id, record(offered, "uploaded", seq=2))
+
+    assert_rejected(pg_engine, store, vehicle_id, "clip-1", reason)
+    # The unit offers again and gets a fresh grant; the right bytes are then verified.
+    again = grant_for(pg_engine, store, vehicle_id, record(offered, seq=3))
+    assert again.upload and put(again.upload, offered) == 200
+    apply(pg_engine, vehicle_id, record(offered, "uploaded", seq=4))
+    assert work(pg_engine, store).verified == 1
+
+
+@pytest.mark.parametrize("damage", ["corrupted-part", "missing-part"])
+def test_a_multipart_upload_of_other_bytes_is_rejected_and_deleted(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int, damage: str
+) -> None:
+    data = os.urandom(SETTINGS.part_size_bytes + 1000)
+    offer = record(data, file_id="vu-2", kind="tachograph_vu")
+    grant = grant_for(pg_engine, store, vehicle_id, offer)
+    assert grant.multipart and [p.part_number for p in grant.multipart.parts] == [1, 2]
+    size = grant.multipart.part_size_bytes
+    first, second = grant.multipart.parts
+    # A part's URL binds its length, not its bytes: a flipped bit in transit is stored as sent.
+    assert put(first, data[:size] if damage == "missing-part" else bytes([data[0] ^ 1]) + data[1:size]) == 200
+    if damage == "corrupted-part":
+        assert put(second, data[size:]) == 200
+    apply(pg_engine, vehicle_id, record(data, "uploaded", seq=2, file_id="vu-2", kind="tachograph_vu"))
+    upload_id = the_file(pg_engine, vehicle_id, "vu-2").upload_id
+    assert upload_id
+
+    reason = "the stored bytes have sha256" if damage == "corrupted-part" else f"parts hold {size} bytes"
+    assert_rejected(pg_engine, store, vehicle_id, "vu-2", reason)
+    with pytest.raises(NotFound):  # completed into the object, or aborted: no parts left in the bucket
+        store.list_parts(the_file(pg_engine, vehicle_id, "vu-2").object_key, upload_id)
+
+
 def test_reused_file_id_with_other_contents_is_a_conflict(
     pg_engine: Engine, store: S3BlobStore, vehicle_id: int
 ) -> None:
@@ -309,6 +383,136 @@ def test_retention_deletes_expired_files_but_not_held_ones(
     assert store.head("tenants/1/devices/x/video/2020/01/01/held") is not None
     with make_session_factory(pg_engine)() as session:
         assert session.scalars(select(File.file_id).where(File.vehicle_id == vehicle_id)).all() == ["held"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "days", "started_at"),
+    [
+        ("tachograph_vu", 730, None),
+        ("tachograph_card", 730, None),
+        ("video", 30, T0 - timedelta(hours=2)),
+        ("image", 30, None),
+        ("log", 90, None),
+    ],
+)
+def test_a_verified_file_is_kept_as_long_as_its_kind_asks(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int, kind: str, days: int, started_at: datetime | None
+) -> None:
+    assert SETTINGS.retention_days(kind) == days  # FilesSettings' defaults (the README's configuration table)
+    data = os.urandom(100)
+    offer = record(data, file_id="f-1", kind=kind, started_at=started_at, driver_card_id="C1")
+    grant = grant_for(pg_engine, store, vehicle_id, offer)
+    assert grant.upload and put(grant.upload, data) == 200
+    apply(pg_engine, vehicle_id, record(data, "uploaded", seq=2, file_id="f-1", kind=kind))
+
+    assert work(pg_engine, store).verified == 1
+    # From the recording's start when the unit gives it, else from the offer.
+    assert the_file(pg_engine, vehicle_id, "f-1").retain_until == (started_at or offer.ts) + timedelta(days=days)
+
+
+def lifecycle(engine: Engine, store: BlobStore, now: datetime) -> None:
+    """One lifecycle run at `now`, committed (its counts include other tests' files: the rows tell)."""
+    with make_session_factory(engine)() as session:
+        run_lifecycle(session, store, SETTINGS, 1000, now)
+        session.commit()
+
+
+def multipart_offer(engine: Engine, store: S3BlobStore, vehicle_id: int) -> tuple[FileRecord, str]:
+    """A large file offered and granted: a multipart upload under way in the store, nothing uploaded; its id."""
+    offer = record(b"", file_id="big-1", size_bytes=SETTINGS.multipart_threshold_bytes, sha256="a" * 64)
+    assert grant_for(engine, store, vehicle_id, offer).multipart
+    upload_id = the_file(engine, vehicle_id, "big-1").upload_id
+    assert upload_id
+    return offer, upload_id
+
+
+def test_a_unit_giving_up_fails_the_file_which_is_kept_then_deleted(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int
+) -> None:
+    offer, upload_id = multipart_offer(pg_engine, store, vehicle_id)
+    failed = offer.model_copy(update={"state": "failed", "seq": 2, "ts": offer.ts + timedelta(seconds=1)})
+
+    assert apply(pg_engine, vehicle_id, failed.model_copy(update={"error": "card removed"})) == []
+    sent = len(answers(pg_engine, vehicle_id))
+    work(pg_engine, store)
+
+    file = the_file(pg_engine, vehicle_id, "big-1")
+    assert (file.state, file.error, file.answer_due) == (FileState.FAILED, "card removed", False)
+    assert len(answers(pg_engine, vehicle_id)) == sent  # nothing more to tell the unit
+    now = datetime.now(UTC)
+    lifecycle(pg_engine, store, now)
+    # Its upload's parts are dropped, and the failure stays visible as long as a refusal does.
+    file = the_file(pg_engine, vehicle_id, "big-1")
+    assert file.upload_id is None and file.retain_until == now + timedelta(days=SETTINGS.retention_refused_days)
+    with pytest.raises(NotFound):
+        store.list_parts(file.object_key, upload_id)
+    lifecycle(pg_engine, store, file.retain_until + timedelta(seconds=1))
+    with make_session_factory(pg_engine)() as session:
+        assert session.scalars(select(File).where(File.vehicle_id == vehicle_id)).all() == []
+
+
+def test_an_offer_never_uploaded_is_abandoned_after_the_set_hours(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int
+) -> None:
+    _, upload_id = multipart_offer(pg_engine, store, vehicle_id)
+    received_at = the_file(pg_engine, vehicle_id, "big-1").received_at
+    hours = timedelta(hours=SETTINGS.abandon_after_hours)
+    assert hours == timedelta(days=7)
+
+    lifecycle(pg_engine, store, received_at + hours - timedelta(minutes=1))
+    assert the_file(pg_engine, vehicle_id, "big-1").state == FileState.OFFERED
+    later = received_at + hours + timedelta(minutes=1)
+    lifecycle(pg_engine, store, later)
+
+    file = the_file(pg_engine, vehicle_id, "big-1")
+    assert (file.state, file.error) == (FileState.FAILED, "never uploaded within 168 hours of the offer")
+    assert file.upload_id is None and not file.answer_due
+    assert file.retain_until == later + timedelta(days=SETTINGS.retention_refused_days)
+    with pytest.raises(NotFound):
+        store.list_parts(file.object_key, upload_id)
+
+
+def age(engine: Engine, vehicle_id: int, file_id: str, **times: datetime) -> None:
+    """Set times of a file's row, as if they had passed."""
+    with make_session_factory(engine)() as session:
+        file = session.scalars(select(File).where(File.vehicle_id == vehicle_id, File.file_id == file_id)).one()
+        for name, value in times.items():
+            setattr(file, name, value)
+        session.commit()
+
+
+def test_a_refused_file_offered_again_is_not_deleted_while_it_is_uploaded(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int
+) -> None:
+    data = os.urandom(300)
+    grant_for(pg_engine, store, vehicle_id, record(data))
+    apply(pg_engine, vehicle_id, record(data, "uploaded", seq=2))  # nothing stored: rejected
+    assert work(pg_engine, store).rejected == 1
+    # The unit comes back once the refusal's retention is over and offers the file again.
+    age(pg_engine, vehicle_id, "clip-1", retain_until=datetime.now(UTC) - timedelta(days=1))
+    grant = grant_for(pg_engine, store, vehicle_id, record(data, seq=3))
+
+    lifecycle(pg_engine, store, datetime.now(UTC))
+    file = the_file(pg_engine, vehicle_id)  # still there
+    assert (file.state, file.retain_until) == (FileState.OFFERED, None)
+    assert grant.upload and put(grant.upload, data) == 200
+    apply(pg_engine, vehicle_id, record(data, "uploaded", seq=4))
+    assert work(pg_engine, store).verified == 1
+
+
+def test_an_offer_made_again_counts_its_hours_from_the_new_grant(
+    pg_engine: Engine, store: S3BlobStore, vehicle_id: int
+) -> None:
+    data = os.urandom(300)
+    grant_for(pg_engine, store, vehicle_id, record(data))
+    apply(pg_engine, vehicle_id, record(data, "failed", seq=2, error="no network"))
+    week_ago = datetime.now(UTC) - timedelta(hours=SETTINGS.abandon_after_hours + 1)
+    age(pg_engine, vehicle_id, "clip-1", received_at=week_ago, granted_at=week_ago)
+
+    grant_for(pg_engine, store, vehicle_id, record(data, seq=3))
+
+    lifecycle(pg_engine, store, datetime.now(UTC))
+    assert the_file(pg_engine, vehicle_id).state == FileState.OFFERED
 
 
 def test_the_grant_schema_is_published(tmp_path: Any) -> None:

@@ -1,5 +1,7 @@
 """A device is registered to one tenant and exists for no other; impossible ids never reach the database; audited."""
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -7,8 +9,11 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from fleet.audit.service import Actor
-from fleet.db.models import AuditEntry, CanSample, Position, Tenant, Vehicle, VehicleState, utcnow
+from fleet.blobs.keys import file_key
+from fleet.blobs.local import LocalBlobStore
+from fleet.db.models import AuditEntry, CanSample, File, Position, Tenant, Vehicle, VehicleState, utcnow
 from fleet.errors import Conflict, Invalid, NotFound
+from fleet.files.states import FileState
 from fleet.registry.repository import in_group
 from fleet.registry.service import (
     MAX_GROUPS,
@@ -94,6 +99,12 @@ def audit_log(session: Session) -> list[tuple[str, str, str | None, dict[str, An
 
 
 @pytest.fixture
+def store(tmp_path: Path) -> LocalBlobStore:
+    """The local blob store of `fleet up`, in a temporary folder."""
+    return LocalBlobStore(tmp_path / "blobs", b"k" * 32)
+
+
+@pytest.fixture
 def admin(session: Session, acme: Tenant) -> Actor:
     """An admin token of acme's, calling from 192.0.2.9."""
     token, _ = create_token(session, acme.id, name="ops-admin", role=Role.ADMIN)
@@ -151,7 +162,7 @@ def test_updating_a_vehicle_changes_only_the_given_fields(
 
 
 def test_deleting_vehicles_takes_their_state_and_telemetry(
-    session: Session, acme: Tenant, other: Tenant, admin: Actor
+    session: Session, acme: Tenant, other: Tenant, admin: Actor, store: LocalBlobStore
 ) -> None:
     add_vehicles(session, other, ["bus-9"])
     kept, gone = add_vehicles(session, acme, ["bus-1", "bus-2"])
@@ -164,8 +175,8 @@ def test_deleting_vehicles_takes_their_state_and_telemetry(
     gone_id = gone.id
 
     with pytest.raises(NotFound, match="bus-9"):
-        delete_vehicles(session, acme.id, ["bus-2", "bus-9"], actor=admin)
-    assert delete_vehicles(session, acme.id, ["bus-2", "bus-2"], actor=admin) == ["bus-2"]
+        delete_vehicles(session, acme.id, ["bus-2", "bus-9"], actor=admin, store=store)
+    assert delete_vehicles(session, acme.id, ["bus-2", "bus-2"], actor=admin, store=store) == ["bus-2"]
 
     session.expire_all()
     assert [v.device_id for v in session.scalars(select(Vehicle).where(Vehicle.tenant_id == acme.id))] == ["bus-1"]
@@ -329,14 +340,82 @@ def test_in_group_finds_the_vehicles_of_a_group(session: Session, acme: Tenant, 
     assert members("%") == []
 
 
-def test_a_deleted_vehicles_groups_are_recorded(session: Session, acme: Tenant, admin: Actor) -> None:
+def test_a_deleted_vehicles_groups_are_recorded(
+    session: Session, acme: Tenant, admin: Actor, store: LocalBlobStore
+) -> None:
     add_vehicles(session, acme, ["bus-1"], groups=["north"])
 
-    delete_vehicles(session, acme.id, ["bus-1"], actor=admin)
+    delete_vehicles(session, acme.id, ["bus-1"], actor=admin, store=store)
 
     assert audit_log(session)[-1] == (
         "ops-admin",
         "vehicle.delete",
         "bus-1",
         {"label": None, "plate": None, "groups": ["north"]},
+    )
+
+
+# --- files of deleted vehicles ---------------------------------------------------------------------------------
+
+
+def stored_file(session: Session, store: LocalBlobStore, vehicle: Vehicle, file_id: str, *, held: bool = False) -> str:
+    """A verified file of the vehicle with its object in `store`; the object's key."""
+    offered_at = datetime(2026, 3, 1, tzinfo=UTC)
+    key = file_key(vehicle.tenant_id, vehicle.device_id, "video", offered_at, file_id)
+    store.put_bytes(key, file_id.encode())
+    session.add(
+        File(
+            tenant_id=vehicle.tenant_id,
+            vehicle_id=vehicle.id,
+            file_id=file_id,
+            kind="video",
+            name=f"{file_id}.mp4",
+            content_type="video/mp4",
+            size_bytes=len(file_id),
+            sha256="0" * 64,
+            state=FileState.VERIFIED,
+            object_key=key,
+            offered_at=offered_at,
+            received_at=offered_at,
+            legal_hold=held,
+        )
+    )
+    session.flush()
+    return key
+
+
+def test_a_vehicle_with_a_held_file_is_not_deleted(
+    session: Session, acme: Tenant, admin: Actor, store: LocalBlobStore
+) -> None:
+    free, held = add_vehicles(session, acme, ["bus-1", "bus-2"])
+    keys = [stored_file(session, store, free, "clip-1"), stored_file(session, store, held, "clip-2", held=True)]
+    keys.append(stored_file(session, store, held, "clip-3", held=True))
+
+    with pytest.raises(Conflict) as refused:
+        delete_vehicles(session, acme.id, ["bus-1", "bus-2"], actor=admin, store=store)
+
+    assert refused.value.detail == (
+        "2 files are on legal hold (vehicle 'bus-2' (2 files)): release the holds first; nothing was deleted"
+    )
+    assert all(store.head(key) is not None for key in keys)
+    assert len(session.scalars(select(File)).all()) == 3
+
+
+def test_deleting_a_vehicle_deletes_its_files_objects(
+    session: Session, acme: Tenant, admin: Actor, store: LocalBlobStore
+) -> None:
+    gone, kept = add_vehicles(session, acme, ["bus-1", "bus-2"])
+    gone_keys = [stored_file(session, store, gone, "clip-1"), stored_file(session, store, gone, "clip-2")]
+    kept_key = stored_file(session, store, kept, "clip-3", held=True)
+
+    delete_vehicles(session, acme.id, ["bus-1"], actor=admin, store=store)
+
+    assert [store.head(key) for key in gone_keys] == [None, None]
+    assert store.head(kept_key) is not None
+    assert session.scalars(select(File.file_id)).all() == ["clip-3"]
+    assert audit_log(session)[-1] == (
+        "ops-admin",
+        "vehicle.delete",
+        "bus-1",
+        {"label": None, "plate": None, "files": 2},
     )
