@@ -213,7 +213,7 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (WorkerSettings, "silent_after_seconds", 0),
     (WorkerSettings, "silent_after_seconds", math.inf),
     (SimSettings, "vehicles", 0),
-    (SimSettings, "vehicles", 10000),
+    (SimSettings, "vehicles", 20001),
     (SimSettings, "prefix", "a/b"),
     (SimSettings, "prefix", "bus "),
     (SimSettings, "prefix", LONGEST_PREFIX + "p"),
@@ -224,6 +224,9 @@ OUT_OF_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (SimSettings, "dropout_probability_per_minute", math.nan),
     (SimSettings, "seed", -1),
     (SimSettings, "seed", 2**32),
+    (SimSettings, "connect_rate_per_second", 0.5),
+    (SimSettings, "connect_rate_per_second", 10_001),
+    (SimSettings, "connect_rate_per_second", math.inf),
     (SharedSettings, "log_level", "LOUD"),
     (SharedSettings, "mqtt_url", "http://broker:1883"),
     (SharedSettings, "mqtt_url", "mqtt://broker:70000"),
@@ -303,6 +306,9 @@ AT_THE_BOUNDS: list[tuple[type[BaseSettings], str, Any]] = [
     (ApiSettings, "statement_timeout_seconds", 600),
     (SimSettings, "vehicles", 1),
     (SimSettings, "vehicles", 9999),
+    (SimSettings, "vehicles", 20_000),
+    (SimSettings, "connect_rate_per_second", 1),
+    (SimSettings, "connect_rate_per_second", 10_000),
     (SimSettings, "prefix", ""),
     (SimSettings, "prefix", LONGEST_PREFIX),
     (SimSettings, "dropout_probability_per_minute", 0),
@@ -359,6 +365,11 @@ def test_batch_bound_keeps_receive_maximum_within_mqtt() -> None:
 def test_longest_prefix_keeps_device_ids_valid() -> None:
     settings = SimSettings(prefix=LONGEST_PREFIX, vehicles=9999)
     assert DEVICE_ID_PATTERN.fullmatch(device_id_for(settings.prefix, settings.vehicles))
+    # Five-digit numbers leave one character less for the prefix.
+    settings = SimSettings(prefix=LONGEST_PREFIX[1:], vehicles=20_000)
+    assert DEVICE_ID_PATTERN.fullmatch(device_id_for(settings.prefix, settings.vehicles))
+    with pytest.raises(ValidationError, match="too long for 10000 buses"):
+        SimSettings(prefix=LONGEST_PREFIX, vehicles=10_000)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from fleet.contract.records import Record, StatusRecord
 from fleet.contract.topics import Stream, downlink_topic, uplink_topic
 from fleet.mqtt.client import make_client
 from fleet.mqtt.url import MqttEndpoint
+from vehicle_sim.network import NetworkLoop
 from vehicle_sim.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ MESSAGE_ID_PROPERTY = "fleet-message-id"
 # How long a rebooting unit waits for the broker's acknowledgement of what it sent last: paho sends again what is
 # unacknowledged after reconnecting, which would put the offline status after the new online one.
 REBOOT_FLUSH_S = 2.0
+# How often a rebooting unit looks whether that acknowledgement came.
+ACK_POLL_S = 0.05
 _ANSWERS: TypeAdapter[FileGrantMessage] = TypeAdapter(FileGrantMessage)
 
 
@@ -40,17 +44,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether the broker acknowledged a message; one that can no longer be sent counts as settled."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
+
+
 def _status(state: Literal["online", "offline"], seq: int, ts: datetime) -> StatusRecord:
     return StatusRecord(ts=ts.astimezone(UTC).isoformat(timespec="milliseconds"), seq=seq, state=state)
 
 
 class Device:
-    """MQTT client of one bus, driven by `paho`'s network thread (`loop_start`), reconnecting by itself."""
+    """MQTT client of one bus, driven by the fleet's network loop, which connects and reconnects it."""
 
     def __init__(
         self,
         device_id: str,
         endpoint: MqttEndpoint,
+        network: NetworkLoop,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -65,10 +78,9 @@ class Device:
         self._outbox = Outbox(device_id)
         self._lock = threading.Lock()
         self._ready = False
-        # Set once for good by a clean stop; a reboot under way ends its wait for it.
-        self._stopping = threading.Event()
+        # Set once for good by a clean stop; a reboot under way stays down then.
+        self._stopping = False
         self._rebooting = False
-        self._rebooter: threading.Thread | None = None
         # Status records come in pairs per connection: online seq n when connected, offline n + 1 as the will.
         self._next_status_seq = 0
         self._pending_online: StatusRecord | None = None
@@ -80,7 +92,10 @@ class Device:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._endpoint = endpoint
+        # The network loop reads only host, port and keepalive from here; it makes the connection itself.
+        self._client.connect_async(endpoint.host, endpoint.port, keepalive=KEEPALIVE_S)
+        self._network = network
+        network.attach(self._client, device_id)
 
     @property
     def connected(self) -> bool:
@@ -94,9 +109,8 @@ class Device:
             return self._outbox.held
 
     def start(self) -> None:
-        """Connect in the background; the network thread retries until the broker answers."""
-        self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        """Connect in the background, at the network loop's next connect slot; retried until the broker answers."""
+        self._network.connect(self._client)
 
     def send(self, stream: Stream, record: Record, covered: bool = True) -> None:
         """Publish a record, or hold it while the bus has no coverage or no broker connection."""
@@ -120,54 +134,49 @@ class Device:
     def announce_offline(self) -> mqtt.MQTTMessageInfo | None:
         """Begin a clean stop: publish the retained offline status (None when not connected)."""
         with self._lock:
-            self._stopping.set()
+            self._stopping = True
             return self._publish_offline()
 
     def disconnect(self) -> None:
         """Send DISCONNECT (so the broker drops the will) and stop reconnecting."""
         with self._lock:
-            self._stopping.set()
+            self._stopping = True
             if self._outbox.held:
                 logger.info("%s stops with %d unsent buffered records", self.device_id, self._outbox.held)
+            self._network.release(self._client)
         self._client.disconnect()
 
-    def join(self) -> None:
-        """Wait for the network thread (and a reboot under way) to end, at most about a second after `disconnect`."""
-        if self._rebooter is not None:
-            self._rebooter.join()
-        self._client.loop_stop()
-
-    def stop(self, timeout: float = 1.0) -> None:
-        """Clean stop of this device alone: offline status, disconnect, join."""
-        self._confirm(self.announce_offline(), timeout)
-        self.disconnect()
-        self.join()
-
     def reboot(self, downtime: float) -> None:
-        """Restart the unit in the background: offline status, DISCONNECT, `downtime` seconds away, connect again."""
+        """Restart the unit: offline status, DISCONNECT once it is acknowledged, `downtime` seconds away, connect."""
         with self._lock:
-            if self._stopping.is_set() or self._rebooting:
+            if self._stopping or self._rebooting:
                 return
             self._rebooting = True
-            self._rebooter = threading.Thread(
-                target=self._reboot, args=(downtime,), name=f"reboot-{self.device_id}", daemon=True
-            )
-        self._rebooter.start()
-
-    def _reboot(self, downtime: float) -> None:
-        with self._lock:
             info = self._publish_offline()
             # Records from now on wait in the outbox for the next connection.
             self._ready = False
-        self._confirm(info, REBOOT_FLUSH_S)
-        self._client.disconnect()
-        self._client.loop_stop()
-        logger.info("%s rebooting: back in %.0f s", self.device_id, downtime)
-        if self._stopping.wait(downtime):
+        self._after_ack(info, time.monotonic() + REBOOT_FLUSH_S, lambda: self._go_down(downtime))
+
+    def _after_ack(self, info: mqtt.MQTTMessageInfo | None, deadline: float, then: Callable[[], None]) -> None:
+        """Call `then` on the network thread once the broker acknowledged `info`, or at `deadline`."""
+        if info is None or time.monotonic() >= deadline or _acknowledged(info):
+            then()
             return
+        self._network.call_later(ACK_POLL_S, lambda: self._after_ack(info, deadline, then))
+
+    def _go_down(self, downtime: float) -> None:
         with self._lock:
             # Under the lock, so a clean stop either comes first (and this stays down) or disconnects this connection.
-            if self._stopping.is_set():
+            if self._stopping:
+                return
+            self._network.release(self._client)
+        self._client.disconnect()
+        logger.info("%s rebooting: back in %.0f s", self.device_id, downtime)
+        self._network.call_later(downtime, self._come_back)
+
+    def _come_back(self) -> None:
+        with self._lock:
+            if self._stopping:
                 return
             self._rebooting = False
             self.start()
@@ -178,15 +187,6 @@ class Device:
             return None
         offline = _status("offline", self._offline.seq, self._clock())
         return self._client.publish(self._status_topic, encode_message([offline]), qos=QOS, retain=True)
-
-    def _confirm(self, info: mqtt.MQTTMessageInfo | None, timeout: float) -> None:
-        """Wait up to `timeout` for the broker to acknowledge the offline status."""
-        if info is None:
-            return
-        try:
-            info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):
-            logger.debug("%s offline status not confirmed", self.device_id)
 
     # --- paho callbacks (network thread); they never raise ------------------------------------------
 
@@ -234,7 +234,7 @@ class Device:
     ) -> None:
         with self._lock:
             self._ready = False
-            quiet = self._stopping.is_set() or self._rebooting
+            quiet = self._stopping or self._rebooting
         if not quiet:
             logger.warning("%s lost the broker (%s); buffering until it is back", self.device_id, reason_code)
 
@@ -263,7 +263,7 @@ class Device:
         try:
             handler(bytes(message.payload), message_id)
         except Exception:
-            # Raised here, it would end paho's network thread, and the bus with it.
+            # Raised here, it would reach the network loop that every bus shares.
             logger.exception("%s failed to handle a command", self.device_id)
 
     def _take_file_answer(self, message: mqtt.MQTTMessage) -> None:
@@ -279,5 +279,5 @@ class Device:
         try:
             handler(answer)
         except Exception:
-            # Raised here, it would end paho's network thread, and the bus with it.
+            # Raised here, it would reach the network loop that every bus shares.
             logger.exception("%s failed to handle the answer for %s", self.device_id, answer.file_id)

@@ -5,6 +5,8 @@ rate per hour times the fleet's multiplier. An event with a duration is two reco
 then the end with `ended_at`. A DTC goes active and is cleared minutes later; a tell-tale lights and goes off.
 """
 
+import heapq
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,7 +126,9 @@ class EventUnit:
         self._polled = bus.now
         self._occurrences = [(o, Occurrences(rng, o.per_hour * multiplier)) for o in OCCASIONS]
         self._panic_at = None if panic_after_s is None else bus.now + timedelta(seconds=panic_after_s)
-        self._ending: list[tuple[datetime, Fields]] = []
+        # A heap of the ends to come: (when, order of scheduling, the record's fields).
+        self._ending: list[tuple[datetime, int, Fields]] = []
+        self._scheduled = itertools.count()
         self._active_dtcs: set[tuple[int, int, int]] = set()
         self._dtc_occurrences: dict[tuple[int, int, int], int] = {}
         self._lit: set[tuple[int, int]] = set()
@@ -148,28 +152,29 @@ class EventUnit:
         self._polled = now
         drafts = [(stop.at, self._hard_braking(stop)) for stop in self._bus.take_hard_stops()]
         drafts += self._ended(now)
-        for occasion, occurrences in self._occurrences:
-            if occurrences.due(elapsed * self._exposure(occasion)):
-                drafts += self._happen(occasion, now)
+        if elapsed > 0:
+            # The conditions once per poll, not once per kind: the fleet's ticker polls every bus every second.
+            exposures = self._exposures()
+            for occasion, occurrences in self._occurrences:
+                exposure = exposures[occasion.when]
+                if exposure and occasion.type == "fatigue" and is_night(now):
+                    exposure = NIGHT_FATIGUE_FACTOR
+                if exposure and occurrences.due(elapsed * exposure):
+                    drafts += self._happen(occasion, now)
         if self._panic_at is not None and now >= self._panic_at:
             self._panic_at = None
             drafts += self._happen(OCCASIONS_BY_TYPE["panic_button"], now)
         return [self._record(ts, fields) for ts, fields in sorted(drafts, key=lambda draft: draft[0])]
 
-    def _exposure(self, occasion: Occasion) -> float:
-        """How much the time now counts towards `occasion`: 0 while its condition does not hold."""
+    def _exposures(self) -> dict[Condition, float]:
+        """How much the time now counts towards each condition: 1 while it holds, else 0."""
         speed = self._bus.speed_kmh
-        holds = {
-            "driving": speed > MOVING_KMH,
-            "fast": speed > FAST_KMH,
-            "slow": MOVING_KMH < speed <= FAST_KMH,
-            "always": True,
-        }[occasion.when]
-        if not holds:
-            return 0.0
-        if occasion.type == "fatigue" and is_night(self._bus.now):
-            return NIGHT_FATIGUE_FACTOR
-        return 1.0
+        return {
+            "driving": float(speed > MOVING_KMH),
+            "fast": float(speed > FAST_KMH),
+            "slow": float(MOVING_KMH < speed <= FAST_KMH),
+            "always": 1.0,
+        }
 
     def _happen(self, occasion: Occasion, now: datetime) -> list[tuple[datetime, Fields]]:
         """The start of an event of `occasion` at `now`, its end scheduled; none if the unit has none to raise."""
@@ -191,7 +196,7 @@ class EventUnit:
                 # DTCs and tell-tales are known by their code; every other event with a duration by its id.
                 fields["event_id"] = self._event_id(occasion.type, now)
             ends = now + timedelta(seconds=self._rng.uniform(*occasion.duration_s))
-            self._ending.append((ends, self._end_of(fields, ends)))
+            heapq.heappush(self._ending, (ends, next(self._scheduled), self._end_of(fields, ends)))
         return [(now, fields)]
 
     def _end_of(self, fields: Fields, ends: datetime) -> Fields:
@@ -206,8 +211,10 @@ class EventUnit:
 
     def _ended(self, now: datetime) -> list[tuple[datetime, Fields]]:
         """The ends that have come by `now`; the codes and tell-tales they free may come again."""
-        ended = [(at, fields) for at, fields in self._ending if at <= now]
-        self._ending = [(at, fields) for at, fields in self._ending if at > now]
+        ended = []
+        while self._ending and self._ending[0][0] <= now:
+            at, _, fields = heapq.heappop(self._ending)
+            ended.append((at, fields))
         for _, fields in ended:
             data = fields["data"]
             if fields["type"] == "dtc":

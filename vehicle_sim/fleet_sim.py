@@ -1,7 +1,9 @@
-"""A simulated fleet: N buses on the bundled routes, obeying commands; one ticker for their streams, one upload pool."""
+"""A simulated fleet: N buses on the bundled routes, obeying commands; one ticker for their streams, one network
+loop for their connections, one upload pool."""
 
 import contextlib
 import logging
+import math
 import random
 import threading
 import time
@@ -23,22 +25,34 @@ from vehicle_sim.coverage import Coverage
 from vehicle_sim.device import Device, utc_now
 from vehicle_sim.events import EventUnit
 from vehicle_sim.files import FileUnit
+from vehicle_sim.limits import raise_open_files_limit
+from vehicle_sim.network import NetworkLoop
 from vehicle_sim.recordings import Recorder
 from vehicle_sim.reporting import Reporting
 from vehicle_sim.routes import Route, bundled_routes
+from vehicle_sim.schedule import Schedule
 
 logger = logging.getLogger(__name__)
 
 # Every fourth bus is electric: fleets in European cities are converting, and a small demo shows one.
 ELECTRIC_EVERY = 4
-# How long a run waits for the first connections, so the first records go out live rather than as a backlog.
+# How long a run waits for the connections beyond the ramp-up (vehicles / connect rate), so the first records go
+# out live rather than as a backlog.
 CONNECT_WAIT_S = 2.0
-# Of the 2 s allowed for a clean shutdown, how long to wait for the brokers' acks of the offline status;
-# the rest covers paho's network threads, which notice a disconnect within a second.
+# Of the 2 s allowed for a clean shutdown, how long to wait for the brokers' acks of the offline status, and then
+# for the DISCONNECTs to go out; the rest is the network loop's own end.
 OFFLINE_ACK_BUDGET_S = 0.8
-# The ticker's longest sleep: coverage and files move at least this often, whatever a bus's reporting intervals, so
-# an upload granted to a bus reporting hourly still starts within a second.
+DISCONNECT_BUDGET_S = 0.8
+# Every bus is passed at least this often, whatever its reporting intervals: coverage, doors, events and files
+# move on, so an upload granted to a bus reporting hourly still starts within a second.
 MAX_TICK_S = 1.0
+# The ticker's shortest sleep: records due within it go out together, up to this late, rather than each with a
+# wake-up of its own (a 10,000-bus fleet has about 2,000 due every second).
+MIN_SLEEP_S = 0.01
+# Buses advanced in one go on the network loop's thread (some 5 ms of work): its sockets wait no longer than that.
+SLICE_BUSES = 200
+# File descriptors beyond one socket per bus: the network loop's, uploads, logs, the interpreter's own.
+SPARE_FILES = 64
 
 
 def device_id_for(prefix: str, number: int) -> str:
@@ -90,6 +104,10 @@ class SimulatedFleet:
         self._uploads = ThreadPoolExecutor(settings.upload_workers, thread_name_prefix="sim-upload")
         # Set at close: running uploads stop at their next chunk, and their outcomes are not reported.
         self._stopping = threading.Event()
+        self._network = NetworkLoop(settings.connect_rate_per_second, random.Random(f"{self.seed}/network"))
+        self._schedule = Schedule(settings.vehicles, MAX_TICK_S)
+        # Set while `run` ticks the buses on the network loop.
+        self._ticking = False
         self.buses: list[SimulatedBus] = []
         for number in range(1, settings.vehicles + 1):
             device_id = device_id_for(settings.prefix, number)
@@ -111,7 +129,7 @@ class SimulatedFleet:
             coverage = Coverage(
                 random.Random(f"{self.seed}/{device_id}/coverage"), settings.dropout_probability_per_minute, start
             )
-            device = Device(device_id, _as_device(endpoint, device_id, passwords), protocol, clock)
+            device = Device(device_id, _as_device(endpoint, device_id, passwords), self._network, protocol, clock)
             recorder = Recorder(device_id, f"{self.seed}/{device_id}/files", start, settings)
             files = FileUnit(
                 device_id,
@@ -123,7 +141,10 @@ class SimulatedFleet:
                 random.Random(f"{self.seed}/{device_id}/uploads"),
                 settings.upload_interrupt_probability,
             )
-            reporting = Reporting(settings.pos_interval_seconds, settings.can_interval_seconds)
+            # Buses start their reporting at random points of the interval, as a real fleet's units do, so the broker
+            # and ingest see a steady rate instead of the whole fleet at once.
+            stagger = random.Random(f"{self.seed}/{device_id}/reporting").random()
+            reporting = Reporting(settings.pos_interval_seconds, settings.can_interval_seconds, stagger)
             commands = CommandUnit(
                 device_id,
                 device.send,
@@ -142,50 +163,97 @@ class SimulatedFleet:
             "simulating %d buses on %d routes (seed %d)", len(self.buses), min(len(routes), len(self.buses)), self.seed
         )
 
+    @property
+    def connected(self) -> int:
+        """Buses connected to the broker, their online status sent."""
+        return sum(1 for s in self.buses if s.device.connected)
+
     def start(self) -> None:
-        """Open every bus's MQTT connection in the background."""
+        """Open every bus's MQTT connection in the background, at most `connect_rate_per_second` a second."""
+        raise_open_files_limit(len(self.buses) + SPARE_FILES, f"{len(self.buses)} buses")
+        self._network.start()
         for simulated in self.buses:
             simulated.device.start()
 
     def wait_connected(self, stop: threading.Event, timeout: float) -> bool:
         """Wait until every bus is connected, `timeout` passes or `stop` is set; True if all are connected."""
         deadline = time.monotonic() + timeout
-        while not all(s.device.connected for s in self.buses):
+        waiting = iter(self.buses)
+        simulated = next(waiting, None)
+        while simulated is not None:
+            # One pass over the fleet, not one per poll: a bus seen connected is not looked at again.
+            if simulated.device.connected:
+                simulated = next(waiting, None)
+                continue
             if stop.wait(0.05) or time.monotonic() >= deadline:
                 return False
         return True
 
     def tick(self, now: datetime, now_mono: float) -> float:
-        """Advance every bus to `now`, send the records due at `now_mono` and its unit's events, move its files along.
+        """Advance the buses due at `now_mono` (every bus once per MAX_TICK_S) to `now` and send what they have.
 
         Returns when the next records are due (monotonic seconds), at most MAX_TICK_S ahead.
         """
-        wake = now_mono + MAX_TICK_S
-        for simulated in self.buses:
-            simulated.bus.step(now)
-            covered = simulated.coverage.covered(now)
-            if covered != simulated.covered:
-                self._log_coverage(simulated, covered)
-                simulated.covered = covered
-            simulated.commands.covered = covered
-            pos, can, next_due = simulated.reporting.poll(now_mono)
-            wake = min(wake, next_due)
-            if pos:
-                simulated.device.send(Stream.POS, simulated.bus.position_record(), covered)
-            if can or simulated.bus.doors_open != simulated.reported_doors:
-                record = simulated.bus.can_record()
-                simulated.reported_doors = record.doors_open
-                simulated.device.send(Stream.CAN, record, covered)
+        while self._advance_some(now, now_mono, len(self.buses)):
+            pass
+        return self._schedule.wake_at()
+
+    def _advance_some(self, now: datetime, now_mono: float, most: int) -> bool:
+        """Advance up to `most` of the buses due at `now_mono`; False when none was."""
+        turns = self._schedule.take(now_mono, most)
+        for index, full in turns:
+            self._schedule.scheduled(index, self._advance(self.buses[index], now, now_mono, full))
+        return bool(turns)
+
+    def _advance(self, simulated: SimulatedBus, now: datetime, now_mono: float, full: bool) -> float:
+        """Step one bus to `now` and send its records due at `now_mono`; its next due.
+
+        In a `full` pass also a change of its doors, its unit's events and its files, which move once a second.
+        """
+        simulated.bus.step(now)
+        covered = simulated.coverage.covered(now)
+        if covered != simulated.covered:
+            self._log_coverage(simulated, covered)
+            simulated.covered = covered
+        simulated.commands.covered = covered
+        pos, can, next_due = simulated.reporting.poll(now_mono)
+        if pos:
+            simulated.device.send(Stream.POS, simulated.bus.position_record(), covered)
+        if can or (full and simulated.bus.doors_open != simulated.reported_doors):
+            record = simulated.bus.can_record()
+            simulated.reported_doors = record.doors_open
+            simulated.device.send(Stream.CAN, record, covered)
+        if full:
             for event in simulated.events.poll():
                 simulated.device.send(Stream.EVT, event, covered)
             simulated.files.tick(now, covered)
-        return wake
+        return next_due
 
     def run(self, stop: threading.Event) -> None:
-        """Tick at each bus's pos and can intervals, and at least every MAX_TICK_S, until `stop` is set."""
-        while not stop.is_set():
-            wake = self.tick(self._clock(), time.monotonic())
-            stop.wait(max(0.0, wake - time.monotonic()))
+        """Tick at each bus's pos and can intervals, and at least every MAX_TICK_S, until `stop` is set.
+
+        The ticking runs on the network loop's thread (`start` first), a slice of buses at a time between its reads
+        and writes: a ticker thread of its own would contend with it for the GIL at every socket call.
+        """
+        self._ticking = True
+        self._network.call_later(0, self._tick_slice)
+        stop.wait()
+        self._ticking = False
+        # Once this runs on the loop, so has the last slice: nothing is sent after `run` returns.
+        ticked = threading.Event()
+        self._network.call_later(0, ticked.set)
+        ticked.wait(1.0)
+
+    def _tick_slice(self) -> None:
+        """One slice of the ticking, on the network loop; it schedules the next."""
+        if not self._ticking:
+            return
+        now_mono = time.monotonic()
+        self._advance_some(self._clock(), now_mono, SLICE_BUSES)
+        wake = self._schedule.wake_at()
+        # A pass under way goes on after the loop's next round of I/O; otherwise at the next due, coalesced.
+        delay = 0.0 if wake == -math.inf else max(MIN_SLEEP_S, wake - time.monotonic())
+        self._network.call_later(delay, self._tick_slice)
 
     def close(self) -> None:
         """Publish every bus's offline status, then disconnect them all; within about 2 s even without a broker."""
@@ -199,11 +267,9 @@ class SimulatedFleet:
             # Raised when the connection is gone: the broker then publishes the will instead.
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-        # Disconnect all first, so the network threads wind down in parallel rather than one by one.
         for simulated in self.buses:
             simulated.device.disconnect()
-        for simulated in self.buses:
-            simulated.device.join()
+        self._network.close(DISCONNECT_BUDGET_S)
         logger.info("simulation stopped: %d buses offline", len(self.buses))
 
     @staticmethod
@@ -234,11 +300,19 @@ def run_simulation(
     if passwords is None and settings.credentials_file is not None:
         passwords = read_credentials(settings.credentials_file)
     fleet = SimulatedFleet(endpoint, settings, protocol, passwords=passwords)
+    started = time.monotonic()
     fleet.start()
     try:
-        if not fleet.wait_connected(stop, CONNECT_WAIT_S) and not stop.is_set():
+        ramp_up = settings.vehicles / settings.connect_rate_per_second
+        if fleet.wait_connected(stop, ramp_up + CONNECT_WAIT_S):
+            logger.info("all %d buses connected in %.1f s", settings.vehicles, time.monotonic() - started)
+        elif not stop.is_set():
             logger.warning(
-                "not every bus reached the broker at %s:%s yet; they keep retrying", endpoint.host, endpoint.port
+                "%d of %d buses reached the broker at %s:%s so far; the others keep retrying",
+                fleet.connected,
+                settings.vehicles,
+                endpoint.host,
+                endpoint.port,
             )
         fleet.run(stop)
     finally:

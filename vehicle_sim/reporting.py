@@ -12,11 +12,15 @@ class Reporting:
     The ticker polls it on each pass; `change` comes from the device's MQTT network thread.
     """
 
-    def __init__(self, pos_interval_seconds: float, can_interval_seconds: float) -> None:
+    def __init__(self, pos_interval_seconds: float, can_interval_seconds: float, stagger: float = 0.0) -> None:
+        """`stagger` (0 to 1) is the share of each interval the first records wait after the first poll."""
+        if not 0.0 <= stagger < 1.0:
+            raise ValueError(f"stagger must be within [0, 1), got {stagger}")
         self._lock = threading.Lock()
         self._pos_every = pos_interval_seconds
         self._can_every = can_interval_seconds
-        # None until the first poll, at which both are due.
+        self._stagger = stagger
+        # None until the first poll, which sets the first deadlines.
         self._next_pos: float | None = None
         self._next_can: float | None = None
 
@@ -32,15 +36,16 @@ class Reporting:
     def poll(self, now: float) -> tuple[bool, bool, float]:
         """Whether pos and can records are due at `now`, and when the next one is; the due ones are scheduled on."""
         with self._lock:
+            if self._next_pos is None or self._next_can is None:
+                self._next_pos = now + self._stagger * self._pos_every
+                self._next_can = now + self._stagger * self._can_every
             pos_due, self._next_pos = _due(self._next_pos, self._pos_every, now)
             can_due, self._next_can = _due(self._next_can, self._can_every, now)
             return pos_due, can_due, min(self._next_pos, self._next_can)
 
 
-def _due(deadline: float | None, interval: float, now: float) -> tuple[bool, float]:
+def _due(deadline: float, interval: float, now: float) -> tuple[bool, float]:
     """Whether a stream is due at `now`, and its deadline after this pass."""
-    if deadline is None:
-        return True, now + interval
     # An interval shortened by `set_reporting` applies at once, not after the rest of the longer one.
     deadline = min(deadline, now + interval)
     if now < deadline:
