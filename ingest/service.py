@@ -295,3 +295,5 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
         metrics.RETAINED_REPEATS.labels(reason).inc(n)
     for (event_type, source), n in counts.events.items():
         metrics.EVENTS.labels(event_type, source).inc(n)
+    for seconds in counts.command_delivery_seconds:
+        metrics.COMMAND_DELIVERY.observe(seconds)

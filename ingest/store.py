@@ -22,7 +22,6 @@ from fleet.events.reports import UnitEvent, apply_unit_events
 from fleet.events.service import Changes
 from fleet.files.reports import Report, apply_reports
 from fleet.streams import SEQ, STREAMS, TS, VEHICLE_ID, Row, StreamSpec
-from ingest import metrics
 from ingest.batch import Device, Rows
 from ingest.live import LivePositions, detection_samples
 
@@ -70,21 +69,27 @@ def _conflicts_in_stage(spec: StreamSpec[Any]) -> str:
 CONFLICTS_IN_STAGE = {stream: _conflicts_in_stage(spec) for stream, spec in STREAMS.items() if spec.table}
 
 
-def _apply_file_reports(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
+def _apply_file_reports(
+    connection: Connection, data: list[Row], changes: Changes, counts: "WriteCounts"
+) -> list[Rejection]:
     return apply_reports(connection, [Report(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data])
 
 
-def _apply_acks(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
+def _apply_acks(connection: Connection, data: list[Row], changes: Changes, counts: "WriteCounts") -> list[Rejection]:
     acks = [Ack(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data]
-    return apply_acks(connection, acks, metrics.COMMAND_DELIVERY.observe)
+    # Kept for the histogram, observed once the batch commits: a batch rolled back and written again (a database
+    # fault, a message isolated) applies its acks again and must not count their deliveries twice.
+    return apply_acks(connection, acks, counts.command_delivery_seconds.append)
 
 
-def _apply_unit_events(connection: Connection, data: list[Row], changes: Changes) -> list[Rejection]:
+def _apply_unit_events(
+    connection: Connection, data: list[Row], changes: Changes, counts: "WriteCounts"
+) -> list[Rejection]:
     return apply_unit_events(connection, [UnitEvent(row[VEHICLE_ID], row[REPORT], row[-1]) for row in data], changes)
 
 
 # The domains that apply report streams (fleet.streams.StreamSpec.applied_by), in the batch's transaction.
-APPLIERS: dict[str, Callable[[Connection, list[Row], Changes], list[Rejection]]] = {
+APPLIERS: dict[str, Callable[[Connection, list[Row], Changes, "WriteCounts"], list[Rejection]]] = {
     "files": _apply_file_reports,
     "commands": _apply_acks,
     "events": _apply_unit_events,
@@ -108,6 +113,8 @@ class WriteCounts:
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Vehicles whose detection started again from before a late record.
     recomputed: int = 0
+    # Seconds from queued to delivered of each command this batch delivered (the unit's first ack of it).
+    command_delivery_seconds: list[float] = field(default_factory=list)
 
 
 class Store:
@@ -150,7 +157,7 @@ class Store:
                 continue
             spec = STREAMS[stream]
             if spec.applied_by is not None:
-                refused = APPLIERS[spec.applied_by](connection, data, changes)
+                refused = APPLIERS[spec.applied_by](connection, data, changes, counts)
                 counts.stored[stream.value] = len(data) - len(refused)
                 counts.refused_reports.extend(refused)
                 continue

@@ -43,11 +43,20 @@ def queue(session: Session, bus: Vehicle, **options: object) -> Command:
     return command
 
 
-def ack(engine: Engine, bus: Vehicle, command: Command, state: str, seq: int, **fields: object) -> list[str]:
+def ack(
+    engine: Engine,
+    bus: Vehicle,
+    command: Command,
+    state: str,
+    seq: int,
+    delivered: list[float] | None = None,
+    **fields: object,
+) -> list[str]:
+    """Apply one ack of `bus` in its own transaction; the dead letters' reasons. Delivery times go to `delivered`."""
     record = AckRecord(ts=datetime.now(UTC), seq=seq, command_id=str(command.id), state=state, **fields)  # type: ignore[arg-type]
-    delivered: list[float] = []
+    on_delivered = delivered.append if delivered is not None else None
     with engine.begin() as connection:
-        refused = apply_acks(connection, [Ack(bus.id, record, datetime.now(UTC))], delivered.append)
+        refused = apply_acks(connection, [Ack(bus.id, record, datetime.now(UTC))], on_delivered)
     return [r.reason for r in refused]
 
 
@@ -122,6 +131,76 @@ def test_commands_not_delivered_in_time_expire(session: Session, tenant: SeededT
     session.commit()
 
     assert states(session, command) == ["queued", "expired"]
+
+
+def test_a_sent_command_without_an_ack_expires_with_its_history(
+    pg_engine: Engine, session: Session, tenant: SeededTenant
+) -> None:
+    bus = vehicle(session, tenant.device_ids[0])
+    command = queue(session, bus, expires_in=timedelta(seconds=10))
+    service.mark_sent(session, [command.outbox_id or 0], datetime.now(UTC))
+    session.commit()
+    sweep_at = datetime.now(UTC) + timedelta(seconds=11)
+    assert command.expires_at < sweep_at
+
+    assert service.expire(session, sweep_at) >= 1
+    session.commit()
+
+    assert states(session, command) == ["queued", "sent", "expired"]
+    _, history = service.get(session, command.tenant_id, command.id)
+    assert (history[-1].at, history[-1].detail) == (sweep_at, "not delivered before expires_at")
+    assert command.finished_at == sweep_at and command.delivered_at is None
+    # The unit answering after the expiry changes nothing.
+    assert ack(pg_engine, bus, command, "received", 1) == []
+    assert states(session, command) == ["queued", "sent", "expired"]
+
+
+def test_a_delivered_or_finished_command_does_not_expire(
+    pg_engine: Engine, session: Session, tenant: SeededTenant
+) -> None:
+    bus = vehicle(session, tenant.device_ids[0])
+    delivered, done, failed = (queue(session, bus, expires_in=timedelta(seconds=10)) for _ in range(3))
+    service.mark_sent(session, [c.outbox_id or 0 for c in (delivered, done, failed)], datetime.now(UTC))
+    session.commit()
+    ack(pg_engine, bus, delivered, "received", 1)
+    ack(pg_engine, bus, done, "received", 2)
+    ack(pg_engine, bus, done, "done", 3, result={"shown": True})
+    ack(pg_engine, bus, failed, "failed", 4, error="display off")
+    sweep_at = datetime.now(UTC) + timedelta(seconds=11)
+    assert all(c.expires_at < sweep_at for c in (delivered, done, failed))
+
+    service.expire(session, sweep_at)
+    session.commit()
+
+    assert states(session, delivered) == ["queued", "sent", "delivered"]
+    assert states(session, done) == ["queued", "sent", "delivered", "done"]
+    assert states(session, failed) == ["queued", "sent", "failed"]
+    assert [session.get_one(Command, c.id).state for c in (delivered, done, failed)] == ["delivered", "done", "failed"]
+
+
+def test_the_delivery_time_is_reported_once_at_the_first_ack(
+    pg_engine: Engine, session: Session, tenant: SeededTenant
+) -> None:
+    bus = vehicle(session, tenant.device_ids[0])
+    command, straight_to_done = queue(session, bus), queue(session, bus)
+    service.mark_sent(session, [command.outbox_id or 0], datetime.now(UTC))
+    session.commit()
+    delivered: list[float] = []
+
+    ack(pg_engine, bus, command, "received", 1, delivered)
+    ack(pg_engine, bus, command, "received", 1, delivered)
+    ack(pg_engine, bus, command, "received", 2, delivered)
+    ack(pg_engine, bus, command, "done", 3, delivered)
+    # A unit that answers `done` at once (its `received` lost) delivered the command with that ack.
+    ack(pg_engine, bus, straight_to_done, "done", 4, delivered)
+
+    session.expire_all()
+    first, second = (session.get_one(Command, c.id) for c in (command, straight_to_done))
+    assert first.delivered_at is not None and second.delivered_at is not None
+    assert delivered == [
+        (first.delivered_at - first.created_at).total_seconds(),
+        (second.delivered_at - second.created_at).total_seconds(),
+    ]
 
 
 def test_cancel_before_delivery_only(pg_engine: Engine, session: Session, tenant: SeededTenant) -> None:
