@@ -21,8 +21,8 @@ from tests.api.conftest import UNREACHABLE_BROKER
 
 pytestmark = pytest.mark.timeout(600)
 
-# Fifty operations at 50 each: 2,500 generated requests, within a minute or two of the test run.
-EXAMPLES_PER_OPERATION = 50
+# The floor: at least 100 generated requests per operation (about fifty operations, some 5,000 requests).
+EXAMPLES_PER_OPERATION = 100
 
 
 @pytest.fixture(scope="module")

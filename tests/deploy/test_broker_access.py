@@ -184,10 +184,15 @@ def test_each_workload_has_its_own_identity(chart_renders: dict[str, list[dict[s
     for render_name in ("all-on", "kustomize-base"):
         users = identities(chart_renders[render_name])
         assert users[("fleet-ingest", "FLEET_MQTT_URL")] == ServiceIdentity.INGEST.value
-        assert users[("fleet-api", "FLEET_MQTT_URL")] == ServiceIdentity.PUBLISHER.value
-        # The dispatcher publishes the downlink as fleet-publisher, like the API, and administers nothing.
+        # The dispatcher alone publishes (the downlink, dead-letter replays) as fleet-publisher, and administers
+        # nothing.
         assert users[("fleet-dispatcher", "FLEET_MQTT_URL")] == ServiceIdentity.PUBLISHER.value
         assert ("fleet-dispatcher", "FLEET_BROKER_ADMIN_URL") not in users
+        # The API publishes and subscribes to nothing: no broker URL of its own, no publisher password in its pod.
+        assert ("fleet-api", "FLEET_MQTT_URL") not in users
+        publisher_key = chart_values()["mqtt"]["secretKeys"]["publisherPassword"]
+        assert publisher_key not in secret_keys_of(chart_renders[render_name], "fleet-api"), render_name
+        assert publisher_key in secret_keys_of(chart_renders[render_name], "fleet-dispatcher"), render_name
         # The worker uses no MQTT at all: it reaches the units through the outbox.
         assert not [key for key in users if key[0] == "fleet-worker"]
         # The API issues vehicle credentials; the bootstrap writes the admin into the plugin's file.
@@ -207,7 +212,25 @@ def test_each_workload_has_its_own_identity(chart_renders: dict[str, list[dict[s
         assert ca_file.parent == Path(mount["mountPath"]), name
         (volume,) = [v for v in spec["volumes"] if v["name"] == "mqtt-ca"]
         assert volume["secret"]["secretName"] == "broker-ca", name
-        assert urlsplit(env["FLEET_MQTT_URL"]["value"]).scheme == "mqtts", name
+        if name == "fleet-api":
+            # Nothing to connect to: the broker's identities are managed elsewhere and the API uses no MQTT.
+            assert not {"FLEET_MQTT_URL", "MQTT_PASSWORD"} & env.keys()
+        else:
+            assert urlsplit(env["FLEET_MQTT_URL"]["value"]).scheme == "mqtts", name
+
+
+def secret_keys_of(objects: list[dict[str, Any]], workload: str) -> set[str]:
+    """The Secret keys a workload's containers read into their environment."""
+    keys = set()
+    for name, template in pod_specs(objects):
+        if name.split("/")[1] != workload:
+            continue
+        for container in containers(template):
+            for entry in container.get("env", []):
+                reference = entry.get("valueFrom", {}).get("secretKeyRef")
+                if reference:
+                    keys.add(reference["key"])
+    return keys
 
 
 def mosquitto_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -395,11 +418,14 @@ def test_no_compose_service_connects_anonymously(compose_config: dict[str, Any])
     services = compose_config["services"]
     users = {n: urlsplit(s.get("environment", {}).get("FLEET_MQTT_URL", "")).username for n, s in services.items()}
     assert users["ingest-1"] == users["ingest-2"] == ServiceIdentity.INGEST.value
-    assert users["api"] == ServiceIdentity.PUBLISHER.value
-    assert urlsplit(services["api"]["environment"]["FLEET_BROKER_ADMIN_URL"]).username == "fleet-admin"
-    # The dispatcher connects exactly as the API does, and never as the admin.
-    assert services["dispatcher"]["environment"]["FLEET_MQTT_URL"] == services["api"]["environment"]["FLEET_MQTT_URL"]
+    # The dispatcher alone publishes, as fleet-publisher, and never as the admin.
+    assert users["dispatcher"] == ServiceIdentity.PUBLISHER.value
     assert "FLEET_BROKER_ADMIN_URL" not in services["dispatcher"]["environment"]
+    # The API uses no MQTT: the broker admin (vehicle credentials) only, and no publisher password anywhere in it.
+    api = services["api"]["environment"]
+    assert "FLEET_MQTT_URL" not in api
+    assert urlsplit(api["FLEET_BROKER_ADMIN_URL"]).username == "fleet-admin"
+    assert not [k for k, v in api.items() if COMPOSE_SECRETS["MQTT_PUBLISHER_PASSWORD"] in str(v)]
 
 
 def test_compose_bootstraps_the_broker_before_it_starts(compose_config: dict[str, Any]) -> None:

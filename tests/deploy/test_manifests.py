@@ -357,14 +357,14 @@ def test_compose_runs_fleet_from_one_image_in_dependency_order(compose: dict[str
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert "healthcheck" in services[name], name
 
-    # The dispatcher: as fleet-publisher (the API's URL), once the broker knows that identity and answers; healthy
+    # The dispatcher: as fleet-publisher (the only publisher), once the broker knows that identity and answers; healthy
     # when ready; its metrics reachable from Prometheus on the compose network.
     dispatcher = services["dispatcher"]
     assert dispatcher["command"] == ["dispatcher"]
     assert dispatcher["depends_on"]["mosquitto"]["condition"] == "service_healthy"
     assert dispatcher["depends_on"]["broker-bootstrap"]["condition"] == "service_completed_successfully"
     env = dispatcher["environment"]
-    assert env["FLEET_MQTT_URL"] == services["api"]["environment"]["FLEET_MQTT_URL"]
+    assert env["FLEET_MQTT_URL"].startswith("mqtt://fleet-publisher:")
     assert env["FLEET_DATABASE_URL"] == services["api"]["environment"]["FLEET_DATABASE_URL"]
     assert env["FLEET_DISPATCHER_HTTP_HOST"] == "0.0.0.0"
     port = env.get("FLEET_DISPATCHER_HTTP_PORT", "9103")

@@ -30,6 +30,7 @@ from fleet.mqtt.policy import ServiceIdentity
 from fleet.mqtt.url import MqttEndpoint, parse_mqtt_url
 from fleet.registry.credentials import active_credentials, issue_credentials, revoke_credentials
 from fleet.settings import ApiSettings, BrokerSettings, SharedSettings
+from fleet.tenancy.service import INITIAL_TOKEN_NAME
 from tests.fixtures.factories import seed_tenant
 from tests.fixtures.ingest_runner import IngestThread, wait_until
 from tests.fixtures.mosquitto import MosquittoServer
@@ -313,13 +314,33 @@ def test_the_admin_api_issues_rotates_and_revokes_unit_credentials(
     second = Probe(broker.endpoint(device, rotated.json()["password"]), device)
     assert second.wait()
 
-    assert client.delete(f"/v1/admin/vehicles/{device}", headers=headers).status_code == 204
-    assert second.disconnected.wait(10), "a deleted vehicle's unit stayed connected"
+    # Revoked through the admin API: the connected unit is cut off within 10 s and its reconnect refused.
+    revoked = client.delete(f"/v1/admin/vehicles/{device}/credentials", headers=headers)
+    assert revoked.status_code == 204, revoked.text
+    assert second.disconnected.wait(10), "the revoked unit stayed connected"
     second.close()
-    again = Probe(broker.endpoint(device, rotated.json()["password"]), device)
+    refused = Probe(broker.endpoint(device, rotated.json()["password"]), device)
+    try:
+        assert not refused.wait(), "the revoked credential still connects"
+        assert refused.refusal is not None
+    finally:
+        refused.close()
+
+    reissued = client.post(f"/v1/admin/vehicles/{device}/credentials", headers=headers)
+    assert reissued.status_code == 201
+    third = Probe(broker.endpoint(device, reissued.json()["password"]), device)
+    assert third.wait(), "a credential issued after the revocation works"
+    assert client.delete(f"/v1/admin/vehicles/{device}", headers=headers).status_code == 204
+    assert third.disconnected.wait(10), "a deleted vehicle's unit stayed connected"
+    third.close()
+    again = Probe(broker.endpoint(device, reissued.json()["password"]), device)
     try:
         assert not again.wait()
     finally:
         again.close()
-    actions = [e["action"] for e in client.get("/v1/audit", headers=headers).json()["items"]]
-    assert {"vehicle.credentials.issue", "vehicle.delete"} <= set(actions)
+    entries = client.get("/v1/audit", headers=headers).json()["items"]
+    actions = {e["action"] for e in entries}
+    assert {"vehicle.credentials.issue", "vehicle.credentials.revoke", "vehicle.delete"} <= actions
+    [revoke] = [e for e in entries if e["action"] == "vehicle.credentials.revoke"]
+    # Recorded as the API's caller did it: the token's name and id, not the CLI.
+    assert (revoke["target"], revoke["actor"]) == (device, INITIAL_TOKEN_NAME) and revoke["token_id"] is not None

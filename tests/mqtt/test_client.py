@@ -1,5 +1,6 @@
 """The core MQTT client against real Mosquitto brokers: TLS with a generated CA, refused subscriptions."""
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -152,8 +153,14 @@ def acl_broker() -> Iterator[MosquittoServer]:
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_ingest_is_not_ready_while_the_broker_refuses_its_subscription(
-    acl_broker: MosquittoServer, pg_url: str, protocol: str
+    acl_broker: MosquittoServer, pg_url: str, protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="ingest.mqtt_consumer")
+
+    def logged() -> list[str]:
+        records = [r for r in caplog.records if r.name == "ingest.mqtt_consumer" and r.levelno >= logging.ERROR]
+        return [r.getMessage() for r in records]
+
     refused_before = REGISTRY.get_sample_value("fleet_ingest_subscriptions_refused_total") or 0.0
     url = f"mqtt://{ServiceIdentity.PUBLISHER.value}:{PUBLISHER_PASSWORD}@127.0.0.1:{acl_broker.port}"
     ingest = IngestThread(pg_url, url, mqtt_protocol=protocol)
@@ -166,6 +173,10 @@ def test_ingest_is_not_ready_while_the_broker_refuses_its_subscription(
         assert reason is not None and "did not grant" in reason and "fleet/v1/#" in reason
         assert REGISTRY.get_sample_value("fleet_ingest_subscriptions_refused_total") == refused_before + 1
         assert REGISTRY.get_sample_value("fleet_ingest_subscribed") == 0
+        # The operator's log says why, not only the readiness probe: the topic, the broker's answer, what to check.
+        wait_until(logged, "the refusal in the log")  # logged just after the reason is set, on paho's thread
+        assert logged() == [reason]
+        assert "check the broker's ACL" in reason
     finally:
         ingest.stop()
 
