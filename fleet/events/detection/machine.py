@@ -26,6 +26,10 @@ from fleet.events.rules import (
 
 # Longer without a sample and a run ends (a bus out of coverage is not known to be over the limit).
 MAX_GAP = timedelta(seconds=60)
+# How old a position's speed may be to go with a CAN record's doors. Positions often come every 5 s: with the speed
+# of 4 s before, the doors opening at a stop would read as a door open at 15 km/h. A door state stays as it is until
+# the unit reports a change, so a position takes the last one (up to MAX_GAP).
+SPEED_FOR_DOORS_GAP = timedelta(seconds=2)
 POS, CAN = 0, 1
 
 
@@ -169,10 +173,10 @@ class Machine:
         """The episodes still under way."""
         return [self._episode(name, run, None) for name, run in self.state.runs.items() if run.opened]
 
-    def _value(self, name: str, at: datetime) -> float | None:
-        """The newest value of a signal, unless it is older than MAX_GAP."""
+    def _value(self, name: str, at: datetime, within: timedelta = MAX_GAP) -> float | None:
+        """The newest value of a signal, unless it is older than `within`."""
         found = self.state.values.get(name)
-        if found is None or at - found[0] > MAX_GAP:
+        if found is None or at - found[0] > within:
             return None
         return found[1]
 
@@ -208,14 +212,24 @@ class Machine:
             self._level("low_fuel", rules.low_fuel, sample.fuel_level_pct, sample)
             self._level("low_battery", rules.low_battery, sample.battery_soc_pct, sample)
         speed_now = sample.speed_kmh if sample.kind == POS else self._value("speed_kmh", ts)
-        mask = sample.doors_open_mask if sample.kind == CAN else self._value("doors_open_mask", ts)
-        if rules.door_open_moving.enabled and speed_now is not None and mask is not None:
-            moving_open = bool(int(mask)) and speed_now > rules.door_open_moving.min_speed_kmh
-            self._follow("door_open_moving", moving_open, sample, speed_now, 0, gap=MAX_GAP, first=float(mask))
+        if rules.door_open_moving.enabled:
+            self._doors(sample)
         rpm = sample.engine_speed_rpm if sample.kind == CAN else self._value("engine_speed_rpm", ts)
         if rules.idling.enabled and speed_now is not None and rpm is not None:
             idle = rpm > rules.idling.min_rpm and speed_now < rules.idling.max_speed_kmh
             self._follow("idling", idle, sample, 0.0, rules.idling.min_duration_s, gap=MAX_GAP)
+
+    def _doors(self, sample: Sample) -> None:
+        """Door open while moving: a position's speed with the last doors, a CAN record's doors with a recent speed."""
+        ts = sample.ts
+        if sample.kind == POS:
+            speed, mask = sample.speed_kmh, self._value("doors_open_mask", ts)
+        else:
+            speed, mask = self._value("speed_kmh", ts, SPEED_FOR_DOORS_GAP), sample.doors_open_mask
+        if speed is None or mask is None:
+            return
+        moving_open = bool(int(mask)) and speed > self.rules.door_open_moving.min_speed_kmh
+        self._follow("door_open_moving", moving_open, sample, speed, 0, gap=MAX_GAP, first=float(mask))
 
     def _harsh(self, sample: Sample) -> None:
         rule, speed = self.rules.harsh, sample.speed_kmh
