@@ -15,6 +15,7 @@
 - fleet_ingest_subscribed: 1 while the broker grants the uplink subscription at QoS 1.
 - fleet_ingest_subscriptions_refused_total: SUBACKs that refused the subscription or granted less than QoS 1.
 - fleet_ingest_database_ready: 1 while the last database write succeeded.
+- fleet_ingest_detection_recomputed_total: vehicles whose detection started again from before a late record.
 - fleet_ingest_command_delivery_seconds: histogram of the time from a command's creation to the unit's first ack.
 """
 
@@ -56,6 +57,10 @@ EVENTS = Counter(
     "fleet_ingest_events_total",
     "Events stored, by type (`other`: a type this release does not know) and source (unit or detector)",
     ["type", "source"],
+)
+DETECTION_RECOMPUTED = Counter(
+    "fleet_ingest_detection_recomputed_total",
+    "Vehicles whose event detection started again from before a late, repeated or reordered record",
 )
 # A command to an online bus is delivered within seconds; one held for an offline bus may wait hours.
 COMMAND_DELIVERY = Histogram(

@@ -295,5 +295,6 @@ def _count(rows: Rows, counts: WriteCounts) -> None:
         metrics.RETAINED_REPEATS.labels(reason).inc(n)
     for (event_type, source), n in counts.events.items():
         metrics.EVENTS.labels(event_type, source).inc(n)
+    metrics.DETECTION_RECOMPUTED.inc(counts.recomputed)
     for seconds in counts.command_delivery_seconds:
         metrics.COMMAND_DELIVERY.observe(seconds)
