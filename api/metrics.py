@@ -1,7 +1,9 @@
 """Prometheus metrics of the API (default registry, served at /metrics; with several workers, every process's).
 
 - `fleet_api_requests_total{method,route,status}`: HTTP requests handled; `status` is the class ("2xx", "4xx"...).
-- `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram.
+- `fleet_api_request_duration_seconds{method,route}`: time to handle a request, histogram (exports not included).
+- `fleet_api_export_duration_seconds{route}`: time to stream an export (`format=ndjson|csv`) to its end, histogram:
+  up to 31 days of rows take seconds to minutes, which would swamp the answer times the latency objective is about.
 - `fleet_api_refused_total{reason}`: requests refused by the abuse limits before routing: `body_too_large` (413),
   `rate_limit` (429, a token past its rate), `auth_failures` (429, an address that keeps failing authentication).
 - `fleet_api_shed_total{reason}`: requests answered 503 because the API or its database was over capacity or away:
@@ -28,6 +30,13 @@ REQUEST_DURATION = Histogram(
     "Time to handle an HTTP request.",
     ["method", "route"],
     buckets=DURATION_BUCKETS,
+)
+# An export's time is its window's rows streamed to a client over its own connection: seconds to minutes.
+EXPORT_DURATION = Histogram(
+    "fleet_api_export_duration_seconds",
+    "Time to stream an export to its end",
+    ["route"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
 )
 REFUSED = Counter("fleet_api_refused_total", "Requests refused by the abuse limits before routing.", ["reason"])
 SHED = Counter(

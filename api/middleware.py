@@ -4,7 +4,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import REQUEST_DURATION, REQUESTS
+from api.metrics import EXPORT_DURATION, REQUEST_DURATION, REQUESTS
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
@@ -33,11 +33,13 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status: int | None = None
+        export = False
 
         async def send_and_capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, export
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                export = _is_attachment(message)
             await send(message)
 
         try:
@@ -47,4 +49,16 @@ class MetricsMiddleware:
             status_class = f"{(status or 500) // 100}xx"
             method, route = method_label(scope["method"]), route_label(scope)
             REQUESTS.labels(method, route, status_class).inc()
-            REQUEST_DURATION.labels(method, route).observe(time.perf_counter() - start)
+            duration = time.perf_counter() - start
+            if export:
+                EXPORT_DURATION.labels(route).observe(duration)
+            else:
+                REQUEST_DURATION.labels(method, route).observe(duration)
+
+
+def _is_attachment(start: Message) -> bool:
+    """Whether a response is a download (an export), by its Content-Disposition."""
+    return any(
+        name.lower() == b"content-disposition" and value.lower().startswith(b"attachment")
+        for name, value in start.get("headers", ())
+    )

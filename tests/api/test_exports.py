@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
 import api.can.service
@@ -254,3 +255,25 @@ def test_a_failure_mid_stream_ends_the_body_without_its_last_chunk(
             received += chunk
 
     assert len(received.splitlines()) == 2 * BATCH and received.endswith(b"\n"), "only whole rows were written"
+
+
+def test_an_export_is_timed_apart_from_the_answer_times_of_the_latency_objective(
+    client: TestClient, tenant: SeededTenant, device: str
+) -> None:
+    route = "/v1/vehicles/{device_id}/positions"
+
+    def counts() -> tuple[float, float]:
+        answers = REGISTRY.get_sample_value(
+            "fleet_api_request_duration_seconds_count", {"method": "GET", "route": route}
+        )
+        exports = REGISTRY.get_sample_value("fleet_api_export_duration_seconds_count", {"route": route})
+        return answers or 0.0, exports or 0.0
+
+    before = counts()
+    exported = client.get(f"/v1/vehicles/{device}/positions", params=window(format="csv"), headers=tenant.headers)
+    assert exported.status_code == 200
+    after_export = counts()
+    page_items(client, tenant, device)
+
+    assert after_export == (before[0], before[1] + 1)
+    assert counts() == (before[0] + 1, before[1] + 1)
