@@ -160,3 +160,24 @@ def test_a_late_store_and_forward_batch_gives_events_at_the_time_they_happened(e
 
     overspeed = [e for e in events_of(engine, device) if e[0] == "overspeed"]
     assert [(e[1], e[2]) for e in overspeed] == [(at(59), at(92))]
+
+
+def test_a_position_and_the_can_record_of_its_instant_in_two_batches_need_no_recomputation(
+    engine: Engine, unique: str
+) -> None:
+    devices = [f"split-{unique}-{n}" for n in ("whole", "split")]
+    seed_tenant(engine, f"split-{unique}", devices)
+    records = timeline()
+    store = Store(engine)
+    for batch in batches(records, 60):
+        write(store, engine, devices[0], batch)
+    # 45 records a batch: every batch ends with a position whose CAN record opens the next one.
+    split = [write(store, engine, devices[1], batch) for batch in batches(records, 45)]
+
+    first = 0 if engine.dialect.name == "postgresql" else 1
+    assert [counts.recomputed for counts in split] == [first] + [0] * (len(split) - 1)
+    assert events_of(engine, devices[1]) == events_of(engine, devices[0])
+    # A CAN record repeated at the checkpoint's instant is still a repeat: the vehicle's detection starts again.
+    repeat = write(store, engine, devices[1], [records[-1]])
+    assert repeat.recomputed == 1
+    assert events_of(engine, devices[1]) == events_of(engine, devices[0])

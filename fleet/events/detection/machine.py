@@ -110,19 +110,24 @@ class State:
 
     values: dict[str, tuple[datetime, float | None]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    # The kind of the last sample fed (at the checkpoint's `last_ts`): a CAN record of that same instant that comes
+    # after its position, in the next batch, is still in timeline order. None: not known (read as CAN).
+    last_kind: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as JSON values."""
         return {
             "values": {name: [ts.isoformat(), value] for name, (ts, value) in self.values.items()},
             "runs": {name: run.to_json() for name, run in self.runs.items()},
+            "last_kind": self.last_kind,
         }
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "State":
         """A state from `to_json`'s values."""
         values = {name: (datetime.fromisoformat(ts), v) for name, (ts, v) in value.get("values", {}).items()}
-        return cls(values, {name: Run.from_json(run) for name, run in value.get("runs", {}).items()})
+        runs = {name: Run.from_json(run) for name, run in value.get("runs", {}).items()}
+        return cls(values, runs, value.get("last_kind"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,7 @@ class Machine:
             previous = sample.ts, sample.kind
             self._detect(sample)
             self._remember(sample)
+            self.state.last_kind = sample.kind
 
     def open_episodes(self) -> list[Episode]:
         """The episodes still under way."""

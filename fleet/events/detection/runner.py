@@ -1,9 +1,10 @@
 """The detection in ingest's batch transaction: each vehicle's new records on from its checkpoint, or, when a
 record is late, the vehicle's recent timeline recomputed.
 
-- In order (every new record is newer than the checkpoint's `last_ts`): the machine goes on from the stored state
-  with the batch's samples alone; only the episodes they open or end are written.
-- Late (a record at or before `last_ts`: store-and-forward data, a redelivery, a replay): the detection starts
+- In order (every new record comes after the checkpoint's last one in timeline order: a later `ts`, or at
+  `last_ts` a CAN record after its position): the machine goes on from the stored state with the batch's samples
+  alone; only the episodes they open or end are written.
+- Late (any other record: store-and-forward data, a redelivery, a replay): the detection starts
   again at S, the horizon (the longest minimum duration and MAX_GAP) before the earliest new record, moved back to
   the start of any detected event still under way at S, so that it starts where nothing is open. It reads the
   stored records from S (the batch's are stored already), seeds the signals' values with the newest ones before S,
@@ -99,6 +100,7 @@ class Detection:
             )
         }
         earliest = {v: min(s.ts for s in by_vehicle[v]) for v in ids}
+        first = {v: min((s.ts, s.kind) for s in by_vehicle[v]) for v in ids}
         fresh = State().to_json()
         for vehicle_id in _without_history(connection, {v: earliest[v] for v in ids if v not in checkpoints}):
             checkpoints[vehicle_id] = (datetime.min.replace(tzinfo=UTC), fresh)
@@ -112,7 +114,7 @@ class Detection:
                 rules = self._vehicle_rules(connection, subject)
                 new = by_vehicle[vehicle_id]
                 checkpoint = checkpoints.get(vehicle_id)
-                if checkpoint is not None and earliest[vehicle_id] > checkpoint[0]:
+                if checkpoint is not None and first[vehicle_id] > _last_fed(checkpoint):
                     machine = Machine(rules, State.from_json(checkpoint[1]))
                     machine.feed(new)
                     if machine.touched:
@@ -253,6 +255,14 @@ WITHOUT_HISTORY = (
     "AND NOT EXISTS (SELECT 1 FROM can_samples c WHERE c.vehicle_id = t.v AND c.ts < t.e) "
     "AND NOT EXISTS (SELECT 1 FROM events x WHERE x.vehicle_id = t.v AND x.source = 'detector')"
 )
+
+
+def _last_fed(checkpoint: tuple[datetime, dict[str, Any]]) -> tuple[datetime, int]:
+    """Where a checkpoint's timeline ends: its `last_ts` and the kind of the sample there (CAN, the last of an
+    instant, when the checkpoint does not say)."""
+    last_ts, state = checkpoint
+    kind = state.get("last_kind")
+    return last_ts, CAN if kind is None else int(kind)
 
 
 def _without_history(connection: Connection, earliest: dict[int, datetime]) -> list[int]:
