@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from fleet.blobs.store import BlobStore
+from fleet.db.models import File
 from fleet.errors import Unavailable
 from fleet.files import repository
 from fleet.files.states import FileState
@@ -49,27 +50,28 @@ def run_lifecycle(
         repository.remove(session, file.id)
         counts.deleted += 1
     stale_before = now - timedelta(hours=settings.abandon_after_hours)
+    refused_until = now + timedelta(days=settings.retention_refused_days)
     for file in repository.abandoned(session, stale_before, limit):
-        try:
-            if file.upload_id:
-                store.abort_multipart(file.object_key, file.upload_id)
-        except Unavailable:
-            counts.unavailable += 1
+        if not _settle(store, file, refused_until, counts):
             continue
-        file.upload_id = None
         file.state = FileState.FAILED
         file.answer_due = False
         file.error = f"never uploaded within {settings.abandon_after_hours:g} hours of the offer"
-        file.retain_until = now + timedelta(days=settings.retention_refused_days)
         counts.abandoned += 1
     for file in repository.failed_unsettled(session, limit):
-        try:
-            if file.upload_id:
-                store.abort_multipart(file.object_key, file.upload_id)
-        except Unavailable:
-            counts.unavailable += 1
-            continue
-        file.upload_id = None
-        file.retain_until = now + timedelta(days=settings.retention_refused_days)
+        _settle(store, file, refused_until, counts)
     session.flush()
     return counts
+
+
+def _settle(store: BlobStore, file: File, retain_until: datetime, counts: LifecycleCounts) -> bool:
+    """Drop a file's multipart parts and keep its row until `retain_until`; False while the store is unavailable."""
+    try:
+        if file.upload_id:
+            store.abort_multipart(file.object_key, file.upload_id)
+    except Unavailable:
+        counts.unavailable += 1
+        return False
+    file.upload_id = None
+    file.retain_until = retain_until
+    return True
