@@ -8,7 +8,7 @@ from api.deps import BlobStoreDep, ExportSlotsDep, SessionDep, SessionFactoryDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
 from api.positions import service
 from api.positions.schemas import PositionOut, PositionPage
-from api.render import json_response
+from api.render import JSON_MEDIA_TYPE
 from api.timeseries.export import (
     EXPORT_DESCRIPTION,
     ExportFormat,
@@ -56,7 +56,9 @@ def positions(
     archive."""
     kind = negotiate(output, request.headers.get("accept"))
     if kind is ExportFormat.JSON:
-        return json_response(service.positions(session, store, principal.tenant_id, device_id, window))
+        return Response(
+            service.positions(session, store, principal.tenant_id, device_id, window), media_type=JSON_MEDIA_TYPE
+        )
     refuse_paging(request.query_params)
     return export_response(
         exports,

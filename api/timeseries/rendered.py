@@ -1,0 +1,122 @@
+"""Time-series pages whose items PostgreSQL writes as JSON: the API process only frames the bytes.
+
+A one-hour track is 3,600 rows, and turning them into Python objects, dicts and JSON was most of the API's CPU
+under a dashboard's load (docs/api-performance.md). On PostgreSQL the query writes each item itself, byte for
+byte what `api.render.dumps` writes for the same row (tests/api/test_rendered_pages.py compares them):
+
+- floats as PostgreSQL's shortest round-trip text (any `extra_float_digits` above 0; 1 is the default), which is
+  orjson's wherever neither uses an exponent, 0 and 1e-4 <= |v| < 1e15, with orjson's `.0` on an integral value;
+- timestamps in UTC with a `Z`, with six fraction digits when the second has a fraction, as orjson writes them.
+
+A page with a value outside those ranges (a speed of 1e-5, a year before 1000), or on a server whose floats are
+not written round-trip, comes back as None, and the caller renders the rows in Python instead.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Float, Integer, TextClause, text
+from sqlalchemy.orm import Session
+
+from api.render import BINARY_ROWS
+from api.timeseries.window import Window, encode_cursor
+from fleet.db.models import Base
+from fleet.streams import StreamSpec
+
+# Where PostgreSQL's float text is also orjson's: no exponent in either.
+SMALLEST_PLAIN, LARGEST_PLAIN = "1e-4", "1e15"
+FIRST_PLAIN_YEAR, LAST_PLAIN_YEAR_END = "1000-01-01", "9999-12-31 23:59:59.999999"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A page's items as a JSON array's inside (comma-separated objects) and the cursor of the next page."""
+
+    items: bytes
+    next: str | None
+
+
+def _timestamp(column: str) -> str:
+    plain = f"replace(timezone('UTC', {column})::text, ' ', 'T')"
+    # PostgreSQL drops a fraction's trailing zeros; orjson writes six digits.
+    return (
+        f"'\"', CASE WHEN date_trunc('second', {column}) = {column} THEN {plain} ELSE rpad({plain}, 26, '0') END, 'Z\"'"
+    )
+
+
+def _float(column: str) -> str:
+    return f"coalesce({column}::text || CASE WHEN {column} = trunc({column}) THEN '.0' ELSE '' END, 'null')"
+
+
+def _integer(column: str) -> str:
+    return f"coalesce({column}::text, 'null')"
+
+
+def _outside_plain_range(column: str) -> str:
+    return f"(abs({column}) < {SMALLEST_PLAIN} AND {column} <> 0 OR NOT abs({column}) < {LARGEST_PLAIN})"
+
+
+@cache
+def _statement(table_name: str, columns: tuple[str, ...], after: bool) -> TextClause | None:
+    """The page query of `columns` (ts and seq first), or None when a column's type is not written here."""
+    table = Base.metadata.tables[table_name]
+    pieces: list[str] = []
+    unsafe = [f"NOT timezone('UTC', ts) BETWEEN '{FIRST_PLAIN_YEAR}' AND '{LAST_PLAIN_YEAR_END}'"]
+    for column in columns:
+        kind = table.c[column].type
+        if column == "ts":
+            value = _timestamp(column)
+        elif isinstance(kind, Float):
+            value = _float(column)
+            unsafe.append(_outside_plain_range(column))
+        elif isinstance(kind, Integer):
+            value = _integer(column)
+        else:
+            return None
+        pieces.append(f"'{',' if pieces else '{'}\"{column}\":', {value}")
+    cursor_clause = " AND ts >= :after_ts AND (ts > :after_ts OR seq > :after_key)" if after else ""
+    return text(
+        f"""
+        SELECT convert_to(string_agg(item, ',' ORDER BY n) FILTER (WHERE n <= :page), 'UTF8'),
+               count(*),
+               max(timezone('UTC', ts)) FILTER (WHERE n = :page),
+               max(seq) FILTER (WHERE n = :page),
+               coalesce(bool_or(unsafe), false) OR current_setting('extra_float_digits')::int <= 0
+        FROM (
+            SELECT concat({", ".join(pieces)}, '}}') AS item, ts, seq, {" OR ".join(unsafe)} AS unsafe,
+                   row_number() OVER (ORDER BY ts, seq) AS n
+            FROM (
+                SELECT * FROM {table.name}
+                WHERE vehicle_id = :vehicle_id AND ts >= :since AND ts < :until{cursor_clause}
+                ORDER BY ts, seq LIMIT :limit
+            ) AS window_rows
+        ) AS items
+        """
+    )
+
+
+def rendered_page(session: Session, spec: StreamSpec[Any], vehicle_id: int, window: Window) -> RenderedPage | None:
+    """The window's page of a vehicle's rows of the stream's value columns written by PostgreSQL, or None when Python
+    has to write it (another database, a value outside the ranges written alike, a column type not written here)."""
+    if spec.table is None:
+        raise ValueError(f"stream {spec.stream.value} keeps no time series")
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    statement = _statement(spec.table, spec.value_columns, window.after is not None)
+    if statement is None:
+        return None
+    values: dict[str, Any] = {
+        "vehicle_id": vehicle_id,
+        "since": window.since,
+        "until": window.until,
+        "limit": window.limit + 1,
+        "page": window.limit,
+    }
+    if window.after is not None:
+        values["after_ts"], values["after_key"] = window.after
+    items, count, last_ts, last_seq, unsafe = session.execute(statement, values, execution_options=BINARY_ROWS).one()
+    if unsafe:
+        return None
+    more = count > window.limit
+    return RenderedPage(items=items or b"", next=encode_cursor(last_ts, last_seq) if more else None)
