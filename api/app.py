@@ -32,6 +32,7 @@ from api.query import reject_unknown_query_parameters
 from api.rules.endpoints import router as rules_router
 from api.stream.endpoints import router as stream_router
 from api.stream.hub import StreamHub
+from api.tenancy.cache import TokenCache
 from api.timeseries.export import ExportSlots
 from api.vehicles.endpoints import router as vehicles_router
 from api.webhooks.endpoints import router as webhooks_router
@@ -126,6 +127,7 @@ def create_app(
     app.state.files_settings = FilesSettings()
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     app.state.live_cache = LiveCache(settings.live_cache_seconds)
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     install_error_handlers(app)
     complete_openapi(app)
     # Added innermost first: metrics see every answer, the limits run before routing and any body parsing, and the

@@ -192,6 +192,9 @@ class ApiSettings(BaseSettings):
     # How long one answer of /v1/live serves a tenant's polls: every dashboard asks for the same, changing list, and
     # a second is within the live feed's own pace (a position at most every 2 s). 0: each request queries.
     live_cache_seconds: float = Field(default=1.0, ge=0, le=60, allow_inf_nan=False)
+    # How long a bearer token read from the database serves an API process: a token revoked elsewhere (another
+    # process, the CLI) is refused within this time. Expiry is checked on every request. 0: read every time.
+    token_cache_seconds: float = Field(default=2.0, ge=0, le=60, allow_inf_nan=False)
 
 
 class SimSettings(BaseSettings):

@@ -21,7 +21,7 @@ from api.admin.schemas import (
     VehiclesUpdated,
     VehicleUpdates,
 )
-from api.deps import AdminDep, BlobStoreDep, CredentialBrokerDep, SessionDep
+from api.deps import AdminDep, BlobStoreDep, CredentialBrokerDep, SessionDep, TokenCacheDep
 from api.errors import FORBIDDEN_RESPONSE, NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
 from api.vehicles.schemas import VehicleOut
 from fleet.tenancy.service import MAX_TOKEN_ID
@@ -57,9 +57,12 @@ def list_tokens(session: SessionDep, principal: AdminDep) -> TokenList:
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token", responses={**TOKEN_NOT_FOUND})
-def revoke_token(session: SessionDep, principal: AdminDep, token_id: TokenId) -> TokenOut:
-    """Revoke a token from now on (it answers 401 afterwards); it stays listed, with `revoked_at`."""
-    return service.revoke_token(session, principal, token_id)
+def revoke_token(session: SessionDep, tokens: TokenCacheDep, principal: AdminDep, token_id: TokenId) -> TokenOut:
+    """Revoke a token from now on (it answers 401 afterwards; other API processes refuse it within
+    FLEET_API_TOKEN_CACHE_SECONDS); it stays listed, with `revoked_at`."""
+    revoked = service.revoke_token(session, principal, token_id)
+    tokens.forget(token_id)
+    return revoked
 
 
 @router.post("/vehicles", status_code=status.HTTP_201_CREATED, summary="Register vehicles", responses={**CONFLICT})

@@ -1,12 +1,13 @@
 """Bearer token authentication: the token's principal, or 401; and the role check, or 403."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from api.errors import Forbidden, Unauthorized
+from api.tenancy.cache import KnownToken
 from fleet.audit.service import Actor
-from fleet.db.models import utcnow
 from fleet.tenancy import service as tenancy
 from fleet.tenancy.roles import Role
 
@@ -27,24 +28,23 @@ class Principal:
         return Actor(name=self.token_name, token_id=self.token_id, address=self.address)
 
 
-def authenticate(session: Session, token: str | None, address: str | None) -> tuple[Principal, bool]:
-    """The principal of `token` and whether its use is due to be recorded; 401 when missing, unknown or unusable."""
-    if not token:
-        raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
-    found = tenancy.token_for_secret(session, token)
-    if found is None:
+def read_token(session: Session, secret: str) -> KnownToken | None:
+    """The stored token whose secret is `secret` (revoked and expired ones included), or None."""
+    found = tenancy.token_for_secret(session, secret)
+    return KnownToken.of(found) if found is not None else None
+
+
+def authenticate(token: KnownToken | None, address: str | None, now: datetime) -> tuple[Principal, bool]:
+    """The principal of a presented token (None: no tenant has it) and whether its use is due to be recorded; 401
+    when unknown or unusable at `now`."""
+    if token is None:
         raise Unauthorized("invalid bearer token")
-    now = utcnow()
-    if (reason := tenancy.refusal(found, now)) is not None:
+    if (reason := tenancy.refusal(token, now)) is not None:
         raise Unauthorized(f"{reason}: ask an admin of your tenant for a new token")
     principal = Principal(
-        tenant_id=found.tenant_id,
-        token_id=found.id,
-        token_name=tenancy.token_name(found),
-        role=tenancy.token_role(found),
-        address=address,
+        tenant_id=token.tenant_id, token_id=token.id, token_name=token.name, role=token.role, address=address
     )
-    return principal, tenancy.use_is_due(found, now)
+    return principal, tenancy.use_is_due(token, now)
 
 
 def authorize(principal: Principal, role: Role) -> Principal:

@@ -5,6 +5,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_name(token: ApiToken) -> str:
+class TokenUse(Protocol):
+    """The parts of a stored token that say whether it may be used: a row, or a copy of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+
+
+def token_name(token: TokenUse) -> str:
     """The token's name; a token inserted by a release without names (after a rollback) is "token-<id>"."""
     return token.name or f"token-{token.id}"
 
@@ -132,7 +148,7 @@ def token_for_secret(session: Session, secret: str) -> ApiToken | None:
     return repository.token_by_hash(session, hash_token(secret))
 
 
-def refusal(token: ApiToken, now: datetime) -> str | None:
+def refusal(token: TokenUse, now: datetime) -> str | None:
     """Why `token` may not be used at `now` (revoked, expired), or None when it may."""
     if token.revoked_at is not None:
         return f"token {token_name(token)!r} was revoked at {token.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
@@ -141,7 +157,7 @@ def refusal(token: ApiToken, now: datetime) -> str | None:
     return None
 
 
-def use_is_due(token: ApiToken, now: datetime) -> bool:
+def use_is_due(token: TokenUse, now: datetime) -> bool:
     """Whether a use of `token` at `now` should be written (at most once per `LAST_USED_RESOLUTION`)."""
     return token.last_used_at is None or token.last_used_at <= now - LAST_USED_RESOLUTION
 

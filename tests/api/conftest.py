@@ -65,10 +65,15 @@ def make_app(
     database_url: str,
     mqtt_url: str = UNREACHABLE_BROKER,
     blob_store: BlobStore | None = None,
+    token_cache_seconds: float = 0,
 ) -> FastAPI:
-    """An app on `database_url` whose replay publishes to `mqtt_url` (files in `blob_store`, else the settings')."""
+    """An app on `database_url` whose replay publishes to `mqtt_url` (files in `blob_store`, else the settings').
+
+    Tokens are read on every request unless `token_cache_seconds` says otherwise: the tests change them in the
+    database and expect the next request to see it (tests/api/test_token_cache.py covers the cache).
+    """
     shared = SharedSettings(database_url=database_url, mqtt_url=mqtt_url)
-    return create_app(shared, ApiSettings(), blob_store=blob_store)
+    return create_app(shared, ApiSettings(token_cache_seconds=token_cache_seconds), blob_store=blob_store)
 
 
 def seed_tenant(sessions: sessionmaker[Session], name: str, device_ids: Iterable[str]) -> SeededTenant:
