@@ -23,7 +23,7 @@ from fleet.errors import Invalid, NotFound
 from fleet.events.views import alarm_view
 from fleet.live import feed
 from fleet.live.feed import Kind, Message
-from fleet.registry.service import find_vehicle
+from fleet.registry.service import find_vehicle_id
 
 ALL = "all"
 NOT_CLOSED = tuple(state for state in STATES if state != CLOSED)
@@ -118,5 +118,5 @@ def _filter(
 ) -> AlarmFilter:
     since, until = bounds(criteria.since, criteria.until)
     types, severities = parse_types(criteria.types), at_least(criteria.severity)
-    vehicle_id = find_vehicle(session, tenant_id, device_id).id if device_id is not None else None
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id) if device_id is not None else None
     return AlarmFilter(parse_states(states), vehicle_id, types, severities, since, until)

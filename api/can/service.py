@@ -8,15 +8,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.timeseries.export import BATCH_ROWS, Batches, Item, batches_after
 from api.timeseries.repository import rows_in_window
 from api.timeseries.window import SeriesRow, Window, split_page
-from api.vehicles.service import find_vehicle
 from fleet.doors import unpack_doors
+from fleet.registry.service import find_vehicle_id
 from fleet.streams import CAN_SAMPLES
 
 
 def can_samples(session: Session, tenant_id: int, device_id: str, window: Window) -> dict[str, Any]:
     """A page of the CAN samples of one of the tenant's vehicles, as the JSON of a `CanPage`."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
-    items, next_cursor = _page(session, vehicle.id, window)
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id)
+    items, next_cursor = _page(session, vehicle_id, window)
     return {"items": items, "next": next_cursor}
 
 
@@ -25,15 +25,15 @@ def export(
 ) -> Batches:
     """Every CAN sample of the window, a batch at a time: the first read now, each later one in a session of its
     own."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id)
     window = replace(window, limit=BATCH_ROWS, after=None)
 
     def read(window: Window) -> tuple[list[Item], bool]:
         with sessions() as own, own.begin():
-            items, next_cursor = _page(own, vehicle.id, window)
+            items, next_cursor = _page(own, vehicle_id, window)
             return items, next_cursor is not None
 
-    first, next_cursor = _page(session, vehicle.id, window)
+    first, next_cursor = _page(session, vehicle_id, window)
     return batches_after(first, next_cursor is not None, window, read)
 
 

@@ -18,7 +18,7 @@ from api.events.schemas import EventCounts, EventOut, EventPage
 from api.timeseries.window import decode_cursor, encode_cursor
 from fleet.contract.events import EVENT_TYPE_PATTERN, SEVERITIES, Severity
 from fleet.errors import Invalid, NotFound
-from fleet.registry.service import find_vehicle
+from fleet.registry.service import find_vehicle_id
 
 # Ids are signed 64-bit; a larger one is no event of anyone's, and never reaches the database.
 MAX_ID = 2**63 - 1
@@ -111,5 +111,5 @@ def _filter(
 ) -> EventFilter:
     since, until = bounds(criteria.since, criteria.until)
     types, severities = parse_types(criteria.types), at_least(criteria.severity)
-    vehicle_id = find_vehicle(session, tenant_id, device_id).id if device_id is not None else None
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id) if device_id is not None else None
     return EventFilter(vehicle_id, types, source, severities, since, until)

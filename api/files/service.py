@@ -15,7 +15,7 @@ from fleet.blobs.store import BlobStore, content_disposition
 from fleet.db.models import File
 from fleet.errors import Conflict, Invalid, NotFound
 from fleet.files.states import FileState
-from fleet.registry.service import find_vehicle
+from fleet.registry.service import find_vehicle_id
 
 # Ids are signed 64-bit; a larger one is no file of anyone's, and never reaches the database.
 MAX_ID = 2**63 - 1
@@ -38,7 +38,7 @@ def list_files(
     cursor: str | None,
 ) -> FilePage:
     """A page of the tenant's files (of one vehicle, kind or state; offered within [since, until)), newest first."""
-    vehicle_id = find_vehicle(session, tenant_id, device_id).id if device_id is not None else None
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id) if device_id is not None else None
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since >= until:
         raise Invalid("since must be before until")

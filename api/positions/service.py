@@ -10,20 +10,20 @@ from api.timeseries.export import BATCH_ROWS, Batches, Item, batches_after
 from api.timeseries.rendered import rendered_page
 from api.timeseries.repository import rows_in_window
 from api.timeseries.window import Window, as_dicts, encode_cursor
-from api.vehicles.service import find_vehicle
 from fleet.archive.layout import POSITIONS as ARCHIVED_POSITIONS
 from fleet.blobs.store import BlobStore
+from fleet.registry.service import find_vehicle_id
 from fleet.streams import POSITIONS
 
 
 def positions(session: Session, store: BlobStore, tenant_id: int, device_id: str, window: Window) -> bytes:
     """A page of the positions of one of the tenant's vehicles, from the database and, past retention, the archive,
     as the JSON of a `PositionPage`: written by PostgreSQL when it can, else from the rows."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id)
     archived = _archived(session, store, tenant_id, device_id, window)
-    if not archived and (page := rendered_page(session, POSITIONS, vehicle.id, window)):
+    if not archived and (page := rendered_page(session, POSITIONS, vehicle_id, window)):
         return b'{"items":[' + page.items + b'],"next":' + dumps(page.next) + b',"archived":false}'
-    items, more, from_archive = _page(session, vehicle.id, window, archived)
+    items, more, from_archive = _page(session, vehicle_id, window, archived)
     next_cursor = encode_cursor(items[-1]["ts"], items[-1]["seq"]) if more else None
     return dumps({"items": items, "next": next_cursor, "archived": from_archive})
 
@@ -32,15 +32,15 @@ def export(
     session: Session, sessions: sessionmaker[Session], store: BlobStore, tenant_id: int, device_id: str, window: Window
 ) -> Batches:
     """Every position of the window, a batch at a time: the first read now, each later one in a session of its own."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
+    vehicle_id = find_vehicle_id(session, tenant_id, device_id)
     window = replace(window, limit=BATCH_ROWS, after=None)
 
     def read(window: Window) -> tuple[list[Item], bool]:
         with sessions() as own, own.begin():
-            items, more, _ = _page(own, vehicle.id, window, _archived(own, store, tenant_id, device_id, window))
+            items, more, _ = _page(own, vehicle_id, window, _archived(own, store, tenant_id, device_id, window))
             return items, more
 
-    first, more, _ = _page(session, vehicle.id, window, _archived(session, store, tenant_id, device_id, window))
+    first, more, _ = _page(session, vehicle_id, window, _archived(session, store, tenant_id, device_id, window))
     return batches_after(first, more, window, read)
 
 

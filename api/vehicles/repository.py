@@ -21,9 +21,18 @@ VEHICLE_COLUMNS = (
 )
 # Built once, with a bound parameter: a request without a group neither builds it nor derives its cache key.
 TENANT_VEHICLES = select(*VEHICLE_COLUMNS).where(Vehicle.tenant_id == bindparam("tenant_id"))
+# One of them by device id, its id first.
+TENANT_VEHICLE = select(Vehicle.id, *VEHICLE_COLUMNS).where(
+    Vehicle.tenant_id == bindparam("tenant_id"), Vehicle.device_id == bindparam("device_id")
+)
 
 
 def list_vehicles(session: Session, tenant_id: int, group: str | None = None) -> Sequence[Row[*tuple[Any, ...]]]:
     """VEHICLE_COLUMNS of a tenant's vehicles (only those in `group` when given), ordered by device id."""
     stmt = TENANT_VEHICLES if group is None else TENANT_VEHICLES.where(in_group(session, group))
     return session.execute(stmt.order_by(Vehicle.device_id), {"tenant_id": tenant_id}).all()
+
+
+def vehicle_of_tenant(session: Session, tenant_id: int, device_id: str) -> Row[*tuple[Any, ...]] | None:
+    """The id and VEHICLE_COLUMNS of the tenant's vehicle `device_id`."""
+    return session.execute(TENANT_VEHICLE, {"tenant_id": tenant_id, "device_id": device_id}).first()

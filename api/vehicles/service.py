@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 from api.live import service as live
 from api.vehicles import repository
 from api.vehicles.schemas import VehicleOut
-from fleet.registry.service import find_vehicle
+from fleet.registry.service import is_device_id, unknown_vehicle
 
-__all__ = ["find_vehicle", "get_vehicle", "list_vehicles"]
+__all__ = ["get_vehicle", "list_vehicles"]
 
 # In the order the response model writes them, which `repository.VEHICLE_COLUMNS` follows.
 FIELDS = tuple(VehicleOut.model_fields)
@@ -23,7 +23,10 @@ def list_vehicles(session: Session, tenant_id: int, group: str | None = None) ->
 
 def get_vehicle(session: Session, tenant_id: int, device_id: str) -> dict[str, Any]:
     """The tenant's vehicle with its latest state, as a `VehicleDetail`'s JSON."""
-    vehicle = find_vehicle(session, tenant_id, device_id)
-    detail = {field: getattr(vehicle, field) for field in FIELDS}
-    detail["state"] = live.state_of(session, vehicle.id)
+    row = repository.vehicle_of_tenant(session, tenant_id, device_id) if is_device_id(device_id) else None
+    if row is None:
+        raise unknown_vehicle(device_id)
+    vehicle_id, *columns = row
+    detail = dict(zip(FIELDS, columns, strict=True))
+    detail["state"] = live.state_of(session, vehicle_id)
     return detail

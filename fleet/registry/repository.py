@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, func, literal, select
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,18 @@ def vehicles_by_device_ids(session: Session, device_ids: Sequence[str]) -> Seque
 def vehicle_of_tenant(session: Session, tenant_id: int, device_id: str) -> Vehicle | None:
     """The tenant's vehicle with `device_id`."""
     return session.scalar(select(Vehicle).where(Vehicle.tenant_id == tenant_id, Vehicle.device_id == device_id))
+
+
+# Built once, with bound parameters: the lookup of every request naming a vehicle.
+VEHICLE_ID = select(Vehicle.id).where(
+    Vehicle.tenant_id == bindparam("tenant_id"), Vehicle.device_id == bindparam("device_id")
+)
+
+
+def vehicle_id_of_tenant(session: Session, tenant_id: int, device_id: str) -> int | None:
+    """The id of the tenant's vehicle with `device_id`."""
+    vehicle_id: int | None = session.execute(VEHICLE_ID, {"tenant_id": tenant_id, "device_id": device_id}).scalar()
+    return vehicle_id
 
 
 def in_group(session: Session, name: str) -> ColumnElement[bool]:

@@ -287,10 +287,26 @@ def delete_vehicles(
 
 def find_vehicle(session: Session, tenant_id: int, device_id: str) -> Vehicle:
     """The tenant's vehicle `device_id`; NotFound when unknown or another tenant's, so existence never leaks."""
-    # A string that cannot be a device id (NUL bytes, 10k characters...) never reaches the database.
-    vehicle = (
-        repository.vehicle_of_tenant(session, tenant_id, device_id) if DEVICE_ID_PATTERN.fullmatch(device_id) else None
-    )
+    vehicle = repository.vehicle_of_tenant(session, tenant_id, device_id) if is_device_id(device_id) else None
     if vehicle is None:
-        raise NotFound(f"no vehicle {device_id[:64]!r}")
+        raise unknown_vehicle(device_id)
     return vehicle
+
+
+def find_vehicle_id(session: Session, tenant_id: int, device_id: str) -> int:
+    """The id of the tenant's vehicle `device_id`, without loading the vehicle; NotFound as `find_vehicle`."""
+    vehicle_id = repository.vehicle_id_of_tenant(session, tenant_id, device_id) if is_device_id(device_id) else None
+    if vehicle_id is None:
+        raise unknown_vehicle(device_id)
+    return vehicle_id
+
+
+def is_device_id(device_id: str) -> bool:
+    """Whether `device_id` could name a vehicle: a string that cannot (NUL bytes, 10k characters...) never reaches
+    the database."""
+    return DEVICE_ID_PATTERN.fullmatch(device_id) is not None
+
+
+def unknown_vehicle(device_id: str) -> NotFound:
+    """The answer for a vehicle the tenant does not have, whether or not another tenant does."""
+    return NotFound(f"no vehicle {device_id[:64]!r}")
