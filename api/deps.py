@@ -40,7 +40,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: committed when the endpoint returns, rolled back when it raises.
 
     Made here, in the event loop (a session does no I/O until its first statement, which the endpoint runs in
-    its worker thread), and ended in a worker thread: one thread hop per request fewer than a `def` dependency.
+    its worker thread), and ended in a worker thread, or here when it was never used: a thread hop or two per
+    request fewer than a `def` dependency.
     """
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
@@ -49,6 +50,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         await run_in_threadpool(session.close)  # rolls back
         raise
+    if not session.in_transaction():  # never used (an answer from a cache): nothing to commit, no I/O to wait for
+        session.close()
+        return
     await run_in_threadpool(_commit_and_close, session)
 
 

@@ -44,6 +44,11 @@ class LiveCache:
                 self._answers[tenant_id] = (started, body)
             return body
 
+    def fresh(self, tenant_id: int) -> bytes | None:
+        """The tenant's answer when one made within `seconds` is kept (never with the cache off)."""
+        with self._lock:
+            return self._fresh(tenant_id)
+
     def _fresh(self, tenant_id: int) -> bytes | None:
         kept = self._answers.get(tenant_id)
         if kept is None or self._clock() - kept[0] >= self.seconds:

@@ -3,7 +3,7 @@
 Every request of a dashboard carries the same token, and reading it was the largest fixed cost of a request
 (docs/api-performance.md). A token read from the database serves the process for FLEET_API_TOKEN_CACHE_SECONDS
 (2 s by default). Expiry is still checked on every request, and a token revoked through this process is dropped at
-once; one revoked elsewhere (another API process, `fleet tenant token revoke`) is refused within that time. Unknown
+once; one revoked elsewhere (another API process, `fleet token revoke`) is refused within that time. Unknown
 tokens are not remembered: each costs a query, and the rate limit bounds them. 0 reads the token every time.
 """
 
