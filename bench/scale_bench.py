@@ -13,9 +13,12 @@ fleet's rates. Measured after a warm-up (2 minutes; the ramp-up is part of it), 
   of answer reuse would add its own age); a position counts as queryable when the API first shows its seq, and its
   latency is that moment minus the record's `ts`, the unit's clock when it took the fix (the same machine's
   clock). So it includes the simulator's own delay, the request and up to POLL_S of polling: an upper bound.
+- ts to a subscriber: the probes' positions as a plain subscriber of the broker gets them (arrival minus `ts`): the
+  simulator's and the broker's share, without ingest.
 - ts to ingest's batch: for every position stored in the window, `received_at - ts` from PostgreSQL (when ingest
   began writing its batch, before the commit; the whole fleet, not a sample).
-- records/s stored by ingest (its `fleet_ingest_records_total{result="stored"}`), and the CPU of each process.
+- records/s stored by ingest (its `fleet_ingest_records_total{result="stored"}`), its mean batch and write time,
+  the detection's recomputations, and the CPU of each process (PostgreSQL's whole cluster).
 - resident memory of ingest, the API, the simulator (and Mosquitto) at the end of the warm-up and at the end.
 - the connect time of the N buses: from the start of `fleet sim` until every bus's retained online status arrived.
 """
@@ -48,6 +51,10 @@ from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import FleetProcess, IngestProcess
 from vehicle_sim.fleet_sim import device_id_for
 
+# One ingest process: two in a $share group (as the chart and compose ship them) split each bus's records between
+# them, so the detection sees them out of order and recomputes (docs/benchmarks.md).
+INGEST_REPLICAS = 1
+SHARE_GROUP = "ingest"
 # How often the latency probe asks the API for its buses' latest positions.
 POLL_S = 0.1
 # One bus in this many is a latency probe (at least PROBES_MIN).
@@ -74,6 +81,7 @@ class Snapshot:
     at: float
     processes: dict[str, Sample]
     stored: float
+    batches: dict[str, float]
 
 
 @dataclass
@@ -138,6 +146,35 @@ class OnlineCounter:
         self._client.loop_stop()
 
 
+class DeliveryProbe:
+    """Subscribes to the probes' positions like ingest does and records how long after its `ts` each arrived: the
+    simulator's and the broker's share of the latency, without ingest."""
+
+    def __init__(self, port: int, device_ids: list[str]) -> None:
+        self.measuring = threading.Event()
+        self.latencies_ms: list[float] = []
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}")
+        topics = [(f"fleet/v1/{device_id}/pos", 1) for device_id in device_ids]
+        self._client.on_connect = lambda c, *_: c.subscribe(topics)
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if not self.measuring.is_set():
+            return
+        now = datetime.now(UTC)
+        body = json.loads(message.payload)
+        for record in body.get("records", [body]):
+            ts = datetime.fromisoformat(record["ts"].replace("Z", "+00:00"))
+            self.latencies_ms.append((now - ts).total_seconds() * 1000)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 def sample(pid: int) -> Sample:
     """Resident memory and CPU seconds (user + system) of process `pid`."""
     rss = 0
@@ -146,6 +183,35 @@ def sample(pid: int) -> Sample:
             rss = int(line.split()[1]) * 1024
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return Sample(rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+
+
+def cluster_cpu_s(pg: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL cluster: the postmaster, its live processes and those it reaped."""
+    postmaster = int((pg.dir / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid == postmaster or parent == postmaster:
+            total += int(fields[11]) + int(fields[12])
+            if pid == postmaster:
+                total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def histogram_totals(ingest: IngestProcess) -> dict[str, float]:
+    """The sums and counts of ingest's batch histograms so far (messages per batch, seconds per write), and its
+    detection's recomputations."""
+    status, body = ingest.get("/metrics")
+    assert status == 200
+    wanted = {f"fleet_ingest_{name}_{part}" for name in ("batch_messages", "write_duration_seconds")
+              for part in ("sum", "count")} | {"fleet_ingest_detection_recomputed_total"}  # fmt: skip
+    return {
+        name: float(value) for name, _, value in (line.partition(" ") for line in body.splitlines()) if name in wanted
+    }
 
 
 def stored_records(ingest: IngestProcess) -> float:
@@ -221,6 +287,9 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, help="buses (default 10,000; quick 1,000)")
     parser.add_argument("--minutes", type=float, help="length of the run (default 10; quick 2)")
     parser.add_argument("--warmup-minutes", type=float, help="measuring starts after this (default 2; quick 0.5)")
+    parser.add_argument(
+        "--ingest-replicas", type=int, default=INGEST_REPLICAS, help="ingest processes in one $share group (default 1)"
+    )
     parser.add_argument("--interval", type=float, default=REPORT_EVERY_S, help="pos and can interval (default 5 s)")
     args = parser.parse_args()
     vehicles = args.vehicles or (1_000 if args.quick else 10_000)
@@ -251,8 +320,12 @@ def main() -> None:
 
         # The shipped batching, not the tests' shorter one.
         batching = {"FLEET_INGEST_BATCH_MAX_SECONDS": str(IngestSettings.model_fields["batch_max_seconds"].default)}
-        ingest = IngestProcess(url, broker.url, "scale-ingest", "", base, batching)
-        processes.append(ingest.start_ready())
+        group = SHARE_GROUP if args.ingest_replicas > 1 else ""
+        ingests = [
+            IngestProcess(url, broker.url, f"scale-ingest-{n}", group, base, batching)
+            for n in range(1, args.ingest_replicas + 1)
+        ]
+        processes.extend(replica.start_ready() for replica in ingests)
         api_port = free_port()
         # No reuse of /v1/live answers (the API keeps one per tenant for a second by default): the probe measures
         # when a position can be read, not how old a dashboard lets its map be.
@@ -263,6 +336,7 @@ def main() -> None:
         wait_until(lambda: _answers(probe), "the API answering", timeout=30)
 
         online = OnlineCounter(broker.port, vehicles)
+        delivery = DeliveryProbe(broker.port, probes)
         sim_env = sim_environment(broker.url, args.interval)
         sim = FleetProcess(["sim", "--vehicles", str(vehicles), "--prefix", PREFIX], sim_env, base / "sim.log")
         sim_started = time.monotonic()
@@ -271,18 +345,23 @@ def main() -> None:
         poller.start()
 
         def snapshot() -> Snapshot:
-            named = {"ingest": ingest, "api": api, "sim": sim}
+            named = {**{f"ingest-{n}": p for n, p in enumerate(ingests, start=1)}, "api": api, "sim": sim}
             samples = {name: sample(p.process.pid) for name, p in named.items() if p.process is not None}
             if broker.process is not None:
                 samples["mosquitto"] = sample(broker.process.pid)
-            return Snapshot(time.monotonic(), samples, stored_records(ingest))
+            samples["postgresql"] = Sample(0, cluster_cpu_s(pg))
+            totals = [histogram_totals(replica) for replica in ingests]
+            batches = {name: sum(t[name] for t in totals) for name in totals[0]}
+            return Snapshot(time.monotonic(), samples, sum(stored_records(replica) for replica in ingests), batches)
 
         time.sleep(max(0.0, sim_started + warmup * 60 - time.monotonic()))
         first = snapshot()
         measured_from = datetime.now(UTC)
         probe.measuring.set()
+        delivery.measuring.set()
         time.sleep(max(0.0, sim_started + minutes * 60 - time.monotonic()))
         probe.measuring.clear()
+        delivery.measuring.clear()
         last = snapshot()
         measured_to = datetime.now(UTC)
         probe.stop()
@@ -291,6 +370,7 @@ def main() -> None:
         sim.terminate()
         sim_stop_s = time.monotonic() - stopping
         online.close()
+        delivery.close()
         with engine.connect() as connection:
             to_batch = connection.execute(
                 text(
@@ -305,6 +385,22 @@ def main() -> None:
         broker.stop()
         pg.stop("immediate")
 
+    batch_count = last.batches["fleet_ingest_batch_messages_count"] - first.batches["fleet_ingest_batch_messages_count"]
+    batch_messages = (
+        last.batches["fleet_ingest_batch_messages_sum"] - first.batches["fleet_ingest_batch_messages_sum"]
+    ) / batch_count
+    batch_write_ms = (
+        1000
+        * (
+            last.batches["fleet_ingest_write_duration_seconds_sum"]
+            - first.batches["fleet_ingest_write_duration_seconds_sum"]
+        )
+        / batch_count
+    )
+    recomputed = (
+        last.batches["fleet_ingest_detection_recomputed_total"]
+        - first.batches["fleet_ingest_detection_recomputed_total"]
+    )
     connect_s = online.all_online_at - sim_started if online.all_online_at else float("nan")
     window = last.at - first.at
     rows = [
@@ -319,10 +415,20 @@ def main() -> None:
             f"{len(probe.latencies_ms):,} positions seen through GET /v1/live, polled every {POLL_S * 1000:.0f} ms",
         ),
         ("publish-to-queryable p99", f"{percentile(probe.latencies_ms, 0.99):,.0f}", "ms", "target <= 1,000 ms"),
+        (
+            "ts to a subscriber p50",
+            f"{statistics.median(delivery.latencies_ms):,.0f}",
+            "ms",
+            "the probes' positions, subscribed as ingest does: the simulator and the broker",
+        ),
+        ("ts to a subscriber p99", f"{percentile(delivery.latencies_ms, 0.99):,.0f}", "ms", ""),
         ("ts to ingest's batch p50", f"{to_batch[0] * 1000:,.0f}", "ms", "every position stored in the window"),
         ("ts to ingest's batch p99", f"{to_batch[1] * 1000:,.0f}", "ms", "before the commit"),
+        ("ingest batch size", f"{batch_messages:,.0f}", "messages", "mean over the window"),
+        ("ingest batch write", f"{batch_write_ms:,.0f}", "ms", "mean time to write and commit a batch"),
+        ("detection recomputed", f"{recomputed:,.0f}", "vehicles", "from before a record that came out of order"),
     ]
-    for name in ("ingest", "api", "sim", "mosquitto"):
+    for name in (*(f"ingest-{n}" for n in range(1, len(ingests) + 1)), "api", "sim", "mosquitto"):
         before, after = first.processes[name], last.processes[name]
         growth = after.rss / before.rss - 1
         rows.append(
@@ -335,6 +441,8 @@ def main() -> None:
             )
         )
         rows.append((f"{name} CPU", f"{(after.cpu_s - before.cpu_s) / window:.2f}", "cores", "over the window"))
+    postgresql = (last.processes["postgresql"].cpu_s - first.processes["postgresql"].cpu_s) / window
+    rows.append(("postgresql CPU", f"{postgresql:.2f}", "cores", "over the window, every process of the cluster"))
     rows.append(
         ("simulator memory per bus", f"{first.processes['sim'].rss / vehicles / 1024:,.1f}", "KiB", "RSS / buses")
     )
