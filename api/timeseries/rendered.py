@@ -20,6 +20,7 @@ from sqlalchemy import Float, Integer, TextClause, text
 from sqlalchemy.orm import Session
 
 from api.render import BINARY_ROWS
+from api.timeseries.repository import window_values
 from api.timeseries.window import Window, encode_cursor
 from fleet.db.models import Base
 from fleet.streams import StreamSpec
@@ -78,6 +79,7 @@ def _statement(table_name: str, columns: tuple[str, ...], after: bool) -> TextCl
         if table.c[column].nullable:
             value = f"coalesce({value}, 'null')"
         pieces.append(f"'{',' if pieces else '{'}\"{column}\":' || {value}")
+    # The bind parameters of `api.timeseries.repository.window_values`, spelled as `in_window` spells them.
     cursor_clause = " AND ts >= :after_ts AND (ts > :after_ts OR seq > :after_key)" if after else ""
     return text(
         f"""
@@ -109,15 +111,7 @@ def rendered_page(session: Session, spec: StreamSpec[Any], vehicle_id: int, wind
     statement = _statement(spec.table, spec.value_columns, window.after is not None)
     if statement is None:
         return None
-    values: dict[str, Any] = {
-        "vehicle_id": vehicle_id,
-        "since": window.since,
-        "until": window.until,
-        "limit": window.limit + 1,
-        "page": window.limit,
-    }
-    if window.after is not None:
-        values["after_ts"], values["after_key"] = window.after
+    values = {"vehicle_id": vehicle_id, **window_values(window), "page": window.limit}
     items, count, last_ts, last_seq, unsafe = session.execute(statement, values, execution_options=BINARY_ROWS).one()
     if unsafe:
         return None
