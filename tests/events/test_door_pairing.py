@@ -42,6 +42,13 @@ def test_doors_opening_at_a_stop_are_not_paired_with_the_speed_of_seconds_before
     assert door_events(samples) == []
 
 
+def test_doors_opening_2_s_after_a_slow_position_are_not_paired_with_its_speed() -> None:
+    # Braking for the stop at 8.6 km/h at 0 s, standing at 1 s, the doors open at 2 s (CAN sent on the change).
+    samples = [pos(0, 8.6), can(0, CLOSED), can(2, FRONT_OPEN), pos(5, 0.0), can(5, FRONT_OPEN)]
+    samples += [pos(10, 0.0), can(10, FRONT_OPEN), can(11, CLOSED), pos(15, 20.0), can(15, CLOSED)]
+    assert door_events(samples) == []
+
+
 def test_a_door_open_while_moving_is_found_at_5_s_intervals() -> None:
     # The front door opens at 11 km/h before the stop: the CAN record of the change and a position 1 s later.
     samples = [pos(0, 30.0), can(0, CLOSED), can(3, FRONT_OPEN), pos(4, 11.0), can(5, FRONT_OPEN)]

@@ -26,10 +26,12 @@ from fleet.events.rules import (
 
 # Longer without a sample and a run ends (a bus out of coverage is not known to be over the limit).
 MAX_GAP = timedelta(seconds=60)
-# How old a position's speed may be to go with a CAN record's doors. Positions often come every 5 s: with the speed
-# of 4 s before, the doors opening at a stop would read as a door open at 15 km/h. A door state stays as it is until
-# the unit reports a change, so a position takes the last one (up to MAX_GAP).
-SPEED_FOR_DOORS_GAP = timedelta(seconds=2)
+# How old a position's speed may be to go with a CAN record's doors. Positions often come every 5 s: a bus braking
+# for a stop at 9 km/h stands 1 s later and opens its doors 1 s after that, so even a speed of 2 s before would
+# read as a door open while moving (a false critical alarm at many stops). A door state stays as it is until the
+# unit reports a change (the contract asks for a `can` record at each door change), so a position takes the last
+# one (up to MAX_GAP).
+SPEED_FOR_DOORS_GAP = timedelta(seconds=1)
 POS, CAN = 0, 1
 
 
@@ -226,16 +228,21 @@ class Machine:
             self._follow("idling", idle, sample, 0.0, rules.idling.min_duration_s, gap=MAX_GAP)
 
     def _doors(self, sample: Sample) -> None:
-        """Door open while moving: a position's speed with the last doors, a CAN record's doors with a recent speed."""
+        """Door open while moving: a position's speed with the last doors, a CAN record's doors with a recent speed;
+        standing or every door closed ends it."""
         ts = sample.ts
         if sample.kind == POS:
             speed, mask = sample.speed_kmh, self._value("doors_open_mask", ts)
         else:
             speed, mask = self._value("speed_kmh", ts, SPEED_FOR_DOORS_GAP), sample.doors_open_mask
-        if speed is None or mask is None:
-            return
-        moving_open = bool(int(mask)) and speed > self.rules.door_open_moving.min_speed_kmh
-        self._follow("door_open_moving", moving_open, sample, speed, 0, gap=MAX_GAP, first=float(mask))
+        moving = None if speed is None else speed > self.rules.door_open_moving.min_speed_kmh
+        any_open = None if mask is None else bool(int(mask))
+        if moving is False or any_open is False:
+            # Standing, or every door closed: no door is open while moving, whatever the other signal was.
+            self._follow("door_open_moving", False, sample, 0.0, 0, gap=MAX_GAP)
+        elif moving and any_open:
+            assert speed is not None and mask is not None
+            self._follow("door_open_moving", True, sample, speed, 0, gap=MAX_GAP, first=float(mask))
 
     def _harsh(self, sample: Sample) -> None:
         rule, speed = self.rules.harsh, sample.speed_kmh

@@ -88,7 +88,7 @@ class Detection:
         ids = sorted(by_vehicle)
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(
-                "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%s::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
+                "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%b::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
             )
         subjects = self._subjects(connection, ids)
         checkpoints = {
@@ -250,7 +250,7 @@ def _save(
 
 # Vehicles seen for the first time: no record before the batch's earliest and no detected event (PostgreSQL).
 WITHOUT_HISTORY = (
-    "SELECT t.v FROM unnest(%s::int[], %s::timestamptz[]) AS t(v, e) "
+    "SELECT t.v FROM unnest(%b::int[], %b::timestamptz[]) AS t(v, e) "
     "WHERE NOT EXISTS (SELECT 1 FROM positions p WHERE p.vehicle_id = t.v AND p.ts < t.e) "
     "AND NOT EXISTS (SELECT 1 FROM can_samples c WHERE c.vehicle_id = t.v AND c.ts < t.e) "
     "AND NOT EXISTS (SELECT 1 FROM events x WHERE x.vehicle_id = t.v AND x.source = 'detector')"
@@ -275,10 +275,11 @@ def _without_history(connection: Connection, earliest: dict[int, datetime]) -> l
 
 
 # One statement for a batch's checkpoints on PostgreSQL: arrays in, one round trip (an executemany of a hundred
-# rows costs several times as much).
+# rows costs several times as much). `%b` binds them in binary: a text array literal escapes each quote of the
+# states' JSON, which took a fifth of ingest's time at 10,000 vehicles.
 UPSERT_CHECKPOINTS = (
     "INSERT INTO detector_state (vehicle_id, last_ts, state, updated_at) "
-    "SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::json[], %s::timestamptz[]) "
+    "SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::json[], %b::timestamptz[]) "
     "ON CONFLICT (vehicle_id) DO UPDATE SET last_ts = excluded.last_ts, state = excluded.state, "
     "updated_at = excluded.updated_at"
 )
