@@ -18,7 +18,7 @@ from tests.fixtures.ingest_runner import wait_until
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import IngestProcess
-from tests.fixtures.stream import KnownStream, RetryingPublisher, at_progress, discrepancies, known_stream, stored_count
+from tests.fixtures.stream import FaultAt, KnownStream, RetryingPublisher, discrepancies, known_stream, stored_count
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -90,7 +90,10 @@ class Scenario:
     def publish(self, fault_at: float, fault: Callable[[], None]) -> None:
         self.publisher = RetryingPublisher(self.broker.port, f"pub-{self.tag}")
         messages = self.stream.messages()
-        self.publisher.publish_all(messages, RATE, at_progress(fault_at, len(messages), fault))
+        fault_due = FaultAt(fault_at, len(messages), fault)
+        self.publisher.publish_all(messages, RATE, fault_due)
+        # What is asserted next reads the database and the processes: only once the fault has put them back.
+        fault_due.join(timeout=60)
 
     def assert_exact(self) -> None:
         total = DEVICES * PER_DEVICE
