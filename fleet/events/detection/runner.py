@@ -91,14 +91,7 @@ class Detection:
                 "SELECT pg_advisory_xact_lock(%s, v) FROM unnest(%b::int[]) AS v ORDER BY v", (LOCK_SPACE, ids)
             )
         subjects = self._subjects(connection, ids)
-        checkpoints = {
-            vehicle_id: (last_ts, state)
-            for vehicle_id, last_ts, state in connection.execute(
-                select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state).where(
-                    DetectorState.vehicle_id.in_(ids)
-                )
-            )
-        }
+        checkpoints = {vehicle_id: (last_ts, state) for vehicle_id, last_ts, state in _checkpoints_of(connection, ids)}
         earliest = {v: min(s.ts for s in by_vehicle[v]) for v in ids}
         first = {v: min((s.ts, s.kind) for s in by_vehicle[v]) for v in ids}
         fresh = State().to_json()
@@ -263,6 +256,19 @@ def _last_fed(checkpoint: tuple[datetime, dict[str, Any]]) -> tuple[datetime, in
     last_ts, state = checkpoint
     kind = state.get("last_kind")
     return last_ts, CAN if kind is None else int(kind)
+
+
+# The batch's checkpoints on PostgreSQL: one array bound in binary (an IN list of a few hundred parameters makes
+# a new statement text each batch, which SQLAlchemy compiles and psycopg parses again).
+CHECKPOINTS = "SELECT vehicle_id, last_ts, state FROM detector_state WHERE vehicle_id = ANY(%b::int[])"
+
+
+def _checkpoints_of(connection: Connection, ids: list[int]) -> Iterable[tuple[int, datetime, dict[str, Any]]]:
+    """(vehicle, last_ts, state) of the vehicles among `ids` with a checkpoint."""
+    if connection.dialect.name == "postgresql":
+        return connection.exec_driver_sql(CHECKPOINTS, (ids,)).tuples()
+    query = select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state)
+    return connection.execute(query.where(DetectorState.vehicle_id.in_(ids))).tuples()
 
 
 def _without_history(connection: Connection, earliest: dict[int, datetime]) -> list[int]:
