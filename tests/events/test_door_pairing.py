@@ -1,4 +1,4 @@
-"""Door open while moving takes a CAN record's doors only with a recent speed, also at 5 s reporting intervals."""
+"""Door open while moving pairs a speed and a door state only when they are close in time, also at 5 s intervals."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +46,13 @@ def test_doors_opening_2_s_after_a_slow_position_are_not_paired_with_its_speed()
     # Braking for the stop at 8.6 km/h at 0 s, standing at 1 s, the doors open at 2 s (CAN sent on the change).
     samples = [pos(0, 8.6), can(0, CLOSED), can(2, FRONT_OPEN), pos(5, 0.0), can(5, FRONT_OPEN)]
     samples += [pos(10, 0.0), can(10, FRONT_OPEN), can(11, CLOSED), pos(15, 20.0), can(15, CLOSED)]
+    assert door_events(samples) == []
+
+
+def test_a_bus_leaving_a_stop_is_not_paired_with_the_doors_of_seconds_before() -> None:
+    # Standing with the doors open at 0 s; they close at 2 s, but the unit reports it only with its next periodic
+    # record, at 5 s, when the bus does 5.4 km/h: that position comes before its CAN record of the same instant.
+    samples = [pos(0, 0.0), can(0, FRONT_OPEN), pos(5, 5.4), can(5, CLOSED), pos(10, 16.5), can(10, CLOSED)]
     assert door_events(samples) == []
 
 

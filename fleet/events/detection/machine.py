@@ -26,12 +26,12 @@ from fleet.events.rules import (
 
 # Longer without a sample and a run ends (a bus out of coverage is not known to be over the limit).
 MAX_GAP = timedelta(seconds=60)
-# How old a position's speed may be to go with a CAN record's doors. Positions often come every 5 s: a bus braking
-# for a stop at 9 km/h stands 1 s later and opens its doors 1 s after that, so even a speed of 2 s before would
-# read as a door open while moving (a false critical alarm at many stops). A door state stays as it is until the
-# unit reports a change (the contract asks for a `can` record at each door change), so a position takes the last
-# one (up to MAX_GAP).
-SPEED_FOR_DOORS_GAP = timedelta(seconds=1)
+# How far apart a speed and a door state may be to be judged together, whichever came first. Positions often come
+# every 5 s: a bus braking at 9 km/h stands a second later and opens its doors a second after that, so a speed of
+# 2 s before the doors opened reads as a door open while moving. The other way round, a position takes a door state
+# only as old: a unit's report of the doors closing can be late or missing (a busy unit sends it with the next
+# periodic record), and the doors of seconds before would make the bus leaving the stop a false critical alarm.
+DOORS_SPEED_GAP = timedelta(seconds=1)
 POS, CAN = 0, 1
 
 
@@ -228,13 +228,13 @@ class Machine:
             self._follow("idling", idle, sample, 0.0, rules.idling.min_duration_s, gap=MAX_GAP)
 
     def _doors(self, sample: Sample) -> None:
-        """Door open while moving: a position's speed with the last doors, a CAN record's doors with a recent speed;
-        standing or every door closed ends it."""
+        """Door open while moving: a speed and a door state at most DOORS_SPEED_GAP apart; standing or every door
+        closed ends it."""
         ts = sample.ts
         if sample.kind == POS:
-            speed, mask = sample.speed_kmh, self._value("doors_open_mask", ts)
+            speed, mask = sample.speed_kmh, self._value("doors_open_mask", ts, DOORS_SPEED_GAP)
         else:
-            speed, mask = self._value("speed_kmh", ts, SPEED_FOR_DOORS_GAP), sample.doors_open_mask
+            speed, mask = self._value("speed_kmh", ts, DOORS_SPEED_GAP), sample.doors_open_mask
         moving = None if speed is None else speed > self.rules.door_open_moving.min_speed_kmh
         any_open = None if mask is None else bool(int(mask))
         if moving is False or any_open is False:

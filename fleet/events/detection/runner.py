@@ -266,9 +266,11 @@ CHECKPOINTS = "SELECT vehicle_id, last_ts, state FROM detector_state WHERE vehic
 def _checkpoints_of(connection: Connection, ids: list[int]) -> Iterable[tuple[int, datetime, dict[str, Any]]]:
     """(vehicle, last_ts, state) of the vehicles among `ids` with a checkpoint."""
     if connection.dialect.name == "postgresql":
-        return connection.exec_driver_sql(CHECKPOINTS, (ids,)).tuples()
-    query = select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state)
-    return connection.execute(query.where(DetectorState.vehicle_id.in_(ids))).tuples()
+        rows = connection.exec_driver_sql(CHECKPOINTS, (ids,))
+    else:
+        query = select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state)
+        rows = connection.execute(query.where(DetectorState.vehicle_id.in_(ids)))
+    return ((vehicle_id, last_ts, state) for vehicle_id, last_ts, state in rows)
 
 
 def _without_history(connection: Connection, earliest: dict[int, datetime]) -> list[int]:
