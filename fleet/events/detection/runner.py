@@ -15,7 +15,6 @@ Vehicles are locked (a transaction-scoped advisory lock on PostgreSQL) so that t
 subscription never detect for one vehicle at once.
 """
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -259,17 +259,18 @@ def _last_fed(checkpoint: tuple[datetime, dict[str, Any]]) -> tuple[datetime, in
 
 
 # The batch's checkpoints on PostgreSQL: one array bound in binary (an IN list of a few hundred parameters makes
-# a new statement text each batch, which SQLAlchemy compiles and psycopg parses again).
-CHECKPOINTS = "SELECT vehicle_id, last_ts, state FROM detector_state WHERE vehicle_id = ANY(%b::int[])"
+# a new statement text each batch, which SQLAlchemy compiles and psycopg parses again). The states come as text
+# for orjson, which reads them in a third of the time: ingest writes them, so they hold only what orjson reads.
+CHECKPOINTS = "SELECT vehicle_id, last_ts, state::text FROM detector_state WHERE vehicle_id = ANY(%b::int[])"
 
 
 def _checkpoints_of(connection: Connection, ids: list[int]) -> Iterable[tuple[int, datetime, dict[str, Any]]]:
     """(vehicle, last_ts, state) of the vehicles among `ids` with a checkpoint."""
     if connection.dialect.name == "postgresql":
         rows = connection.exec_driver_sql(CHECKPOINTS, (ids,))
-    else:
-        query = select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state)
-        rows = connection.execute(query.where(DetectorState.vehicle_id.in_(ids)))
+        return ((vehicle_id, last_ts, orjson.loads(state)) for vehicle_id, last_ts, state in rows)
+    query = select(DetectorState.vehicle_id, DetectorState.last_ts, DetectorState.state)
+    rows = connection.execute(query.where(DetectorState.vehicle_id.in_(ids)))
     return ((vehicle_id, last_ts, state) for vehicle_id, last_ts, state in rows)
 
 
@@ -300,7 +301,7 @@ def _checkpoint(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if connection.dialect.name == "postgresql":
         columns = (
             [r["vehicle_id"] for r in rows], [r["last_ts"] for r in rows],
-            [json.dumps(r["state"], separators=(",", ":")) for r in rows], [r["updated_at"] for r in rows],
+            [orjson.dumps(r["state"]).decode() for r in rows], [r["updated_at"] for r in rows],
         )  # fmt: skip
         connection.exec_driver_sql(UPSERT_CHECKPOINTS, columns)
         return
