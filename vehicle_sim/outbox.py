@@ -37,14 +37,16 @@ class Outbox:
     @property
     def held(self) -> int:
         """Records waiting for the uplink."""
-        return sum(len(records) for records in self._held.values())
+        # Asked before every publish: most of the time nothing is held.
+        return sum(len(records) for records in self._held.values()) if self._held else 0
 
     def submit(self, stream: Stream, record: Record, online: bool) -> list[Outgoing]:
         """Messages to publish now: none while offline, else the backlog batches followed by this record."""
         if not online:
             self.hold(stream, record)
             return []
-        return [*self.release(), self._message(stream, [record], batch=False)]
+        live = self._message(stream, [record], batch=False)
+        return [*self.release(), live] if self._held else [live]
 
     def hold(self, stream: Stream, record: Record) -> None:
         """Keep a record until the uplink returns."""
