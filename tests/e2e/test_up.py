@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,16 +162,21 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
         api_url = f"http://127.0.0.1:{port}"
 
         first: dict[str, tuple[float, float]] = {}
+        # What the API last refused with, for the message below: a 401 here once lasted the whole budget.
+        refused = ""
         while time.monotonic() - started < START_BUDGET_SECONDS:
             try:
                 first = live(api_url, token)
-            except OSError:
-                first = {}
+            except urllib.error.HTTPError as error:
+                first, refused = {}, f"{error.code} {error.read()[:300]!r}"
+            except OSError as error:
+                first, refused = {}, repr(error)
             if len(first) >= 10:
                 break
             time.sleep(0.5)
-        assert len(first) >= 10, f"only {len(first)} buses in /v1/live after {START_BUDGET_SECONDS}s:\n" + "".join(
-            output[-200:]
+        assert len(first) >= 10, (
+            f"only {len(first)} buses in /v1/live after {START_BUDGET_SECONDS}s (last refusal: {refused or 'none'}; "
+            f"token {token[:6]}...):\n" + "".join(output[-200:])
         )
         time.sleep(4)
         second = live(api_url, token)
@@ -355,14 +361,24 @@ def test_fleet_up_alarms_reach_the_api_and_the_stream_within_two_seconds(tmp_pat
         token = printed_token(output)
         threading.Thread(target=stream_messages, args=(api_url, token, received, stop), daemon=True).start()
 
+        # The first refusals, for the message: a 401 once lasted until the address was locked out (429).
+        refusals: list[str] = []
+
         def panic_alarm_in_api() -> dict[str, Any] | None:
             try:
                 page = json.loads(api_get(api_url, token, "/v1/alarms?type=panic_button"))
+            except urllib.error.HTTPError as error:
+                if len(refusals) < 3:
+                    refusals.append(f"{error.code} {error.read()[:300]!r}")
+                return None
             except OSError:
                 return None
             return next(iter(page["items"]), None)
 
-        wait_until(panic_alarm_in_api, "the panic button's alarm in /v1/alarms", timeout=60)
+        try:
+            wait_until(panic_alarm_in_api, "the panic button's alarm in /v1/alarms", timeout=60)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; first refusals: {refusals}") from None
         seen_in_api = time.time()
         alarm = panic_alarm_in_api()
         assert alarm is not None and (alarm["severity"], alarm["state"]) == ("critical", "open")
