@@ -143,6 +143,21 @@ def test_a_server_writing_floats_short_leaves_the_page_to_python(
     assert short is None
 
 
+def test_a_server_writing_dates_other_than_iso_leaves_the_page_to_python(
+    pg_sessions: sessionmaker[Session], tenant: SeededTenant
+) -> None:
+    vehicle_id = tenant.vehicle_ids[tenant.device_ids[0]]
+    replace_rows(pg_sessions, vehicle_id, [position(vehicle_id, 1, BASE_TS, [48.1, 11.5, 30.0, 90.0, 500.0, 1.1], 9)])
+
+    with pg_sessions() as session:
+        iso = rendered_page(session, POSITIONS, vehicle_id, WINDOW)
+        session.execute(text("SET LOCAL DateStyle = 'SQL, DMY'"))
+        european = rendered_page(session, POSITIONS, vehicle_id, WINDOW)
+
+    assert iso is not None
+    assert european is None
+
+
 def test_an_empty_window_is_an_empty_page(pg_sessions: sessionmaker[Session], tenant: SeededTenant) -> None:
     vehicle_id = tenant.vehicle_ids[tenant.device_ids[0]]
     replace_rows(pg_sessions, vehicle_id, [])
