@@ -134,6 +134,11 @@ def start_fleet_up(port: int, env: dict[str, str]) -> tuple["subprocess.Popen[st
     return process, output
 
 
+def refusal(error: urllib.error.HTTPError) -> str:
+    """The status and the start of the body of an answer the API refused, for an assertion's message."""
+    return f"{error.code} {error.read()[:300]!r}"
+
+
 def printed_token(output: list[str]) -> str:
     """The demo token fleet up printed, or empty while it has not."""
     return next((m.group(1) for line in list(output) if "token" in line and (m := TOKEN.search(line))), "")
@@ -168,7 +173,7 @@ def test_fleet_up_shows_moving_buses_and_stops_on_ctrl_c(tmp_path: Path, broker:
             try:
                 first = live(api_url, token)
             except urllib.error.HTTPError as error:
-                first, refused = {}, f"{error.code} {error.read()[:300]!r}"
+                first, refused = {}, refusal(error)
             except OSError as error:
                 first, refused = {}, repr(error)
             if len(first) >= 10:
@@ -369,7 +374,7 @@ def test_fleet_up_alarms_reach_the_api_and_the_stream_within_two_seconds(tmp_pat
                 page = json.loads(api_get(api_url, token, "/v1/alarms?type=panic_button"))
             except urllib.error.HTTPError as error:
                 if len(refusals) < 3:
-                    refusals.append(f"{error.code} {error.read()[:300]!r}")
+                    refusals.append(refusal(error))
                 return None
             except OSError:
                 return None
