@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 if ! command -v mosquitto >/dev/null && command -v apt-get >/dev/null; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
     if $sudo true 2>/dev/null; then
-        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto \
+        $sudo apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends mosquitto \
             || echo "could not install mosquitto; fleet up uses its in-process broker" >&2
     fi
 fi
