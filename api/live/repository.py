@@ -41,11 +41,12 @@ TENANT_STATES = (
 StateRow = Row[*tuple[Any, ...]]
 
 
+# On the session's connection, past the ORM's execute (`api.vehicles.repository` says why).
 def state_of(session: Session, vehicle_id: int) -> StateRow | None:
     """The state row of a vehicle: STATE_COLUMNS, then updated_at."""
-    return session.execute(STATE_OF, {"vehicle_id": vehicle_id}, execution_options=BINARY_ROWS).first()
+    return session.connection().execute(STATE_OF, {"vehicle_id": vehicle_id}, execution_options=BINARY_ROWS).first()
 
 
 def tenant_states(session: Session, tenant_id: int) -> Sequence[StateRow]:
     """(device id, label, STATE_COLUMNS...) of the tenant's vehicles that have a state, ordered by device id."""
-    return session.execute(TENANT_STATES, {"tenant_id": tenant_id}, execution_options=BINARY_ROWS).all()
+    return session.connection().execute(TENANT_STATES, {"tenant_id": tenant_id}, execution_options=BINARY_ROWS).all()

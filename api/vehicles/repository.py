@@ -19,8 +19,12 @@ VEHICLE_COLUMNS = (
     Vehicle.groups,
     utc(Vehicle.created_at).label("created_at"),
 )
-# Built once, with a bound parameter: a request without a group neither builds it nor derives its cache key.
-TENANT_VEHICLES = select(*VEHICLE_COLUMNS).where(Vehicle.tenant_id == bindparam("tenant_id"))
+# Built once, with a bound parameter: a request without a group neither builds it nor derives its cache key. These
+# queries run on the session's connection, past the ORM's execute (its compile state and autoflush were a tenth of
+# the vehicle list's CPU): the GET requests that read them have nothing to flush.
+TENANT_VEHICLES = (
+    select(*VEHICLE_COLUMNS).where(Vehicle.tenant_id == bindparam("tenant_id")).order_by(Vehicle.device_id)
+)
 # One of them by device id, its id first.
 TENANT_VEHICLE = select(Vehicle.id, *VEHICLE_COLUMNS).where(
     Vehicle.tenant_id == bindparam("tenant_id"), Vehicle.device_id == bindparam("device_id")
@@ -30,9 +34,9 @@ TENANT_VEHICLE = select(Vehicle.id, *VEHICLE_COLUMNS).where(
 def list_vehicles(session: Session, tenant_id: int, group: str | None = None) -> Sequence[Row[*tuple[Any, ...]]]:
     """VEHICLE_COLUMNS of a tenant's vehicles (only those in `group` when given), ordered by device id."""
     stmt = TENANT_VEHICLES if group is None else TENANT_VEHICLES.where(in_group(session, group))
-    return session.execute(stmt.order_by(Vehicle.device_id), {"tenant_id": tenant_id}).all()
+    return session.connection().execute(stmt, {"tenant_id": tenant_id}).all()
 
 
 def vehicle_of_tenant(session: Session, tenant_id: int, device_id: str) -> Row[*tuple[Any, ...]] | None:
     """The id and VEHICLE_COLUMNS of the tenant's vehicle `device_id`."""
-    return session.execute(TENANT_VEHICLE, {"tenant_id": tenant_id, "device_id": device_id}).first()
+    return session.connection().execute(TENANT_VEHICLE, {"tenant_id": tenant_id, "device_id": device_id}).first()
