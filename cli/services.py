@@ -5,7 +5,6 @@ Each imports its service inside the handler, so an ingest process never loads Fa
 
 import argparse
 import contextlib
-import gc
 from typing import TYPE_CHECKING
 
 from cli.signals import stop_on_signals
@@ -53,13 +52,11 @@ def api_server(shared: SharedSettings, settings: ApiSettings, broker: BrokerSett
 
     from api.app import create_app
     from api.stream.server import Server
+    from fleet.heap import freeze_long_lived
 
     app = create_app(shared, settings, broker=broker)
-    # Everything alive now (modules, routes, schemas, metadata) lives as long as the process: keep it out of the
-    # collector's full passes, which otherwise rescan it while requests allocate and stall every answer, a shed
-    # 503 included, for up to a tenth of a second.
-    gc.collect()
-    gc.freeze()
+    # Full passes of the collector stalled every answer, a shed 503 included, for up to a tenth of a second.
+    freeze_long_lived()
     config = uvicorn.Config(
         app,
         host=settings.host,

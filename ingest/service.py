@@ -1,6 +1,5 @@
 """The ingest loop: collect a batch, write it in one transaction, acknowledge its messages after commit."""
 
-import gc
 import logging
 import queue
 import threading
@@ -16,6 +15,7 @@ from fleet.contract.topics import uplink_subscription
 from fleet.db.engine import make_engine
 from fleet.db.errors import DatabaseFault, classify
 from fleet.health import HealthServer
+from fleet.heap import freeze_long_lived
 from fleet.settings import IngestSettings, SharedSettings
 from ingest import metrics
 from ingest.batch import Rows, build_rows, decode_all, device_ids, message_dead_letter
@@ -73,10 +73,8 @@ class IngestService:
         """Consume until `stop` is set, then flush what was received and disconnect."""
         self.health.start()
         self._check_database()
-        # Everything alive now (modules, schemas, metadata) lives as long as the process: keep it out of the
-        # collector's full passes, which otherwise rescan it while each batch allocates thousands of records.
-        gc.collect()
-        gc.freeze()
+        # Everything alive now (modules, schemas, metadata) lives as long as the process.
+        freeze_long_lived()
         self.consumer.start()
         logger.info("ingest %s running; health and metrics on port %s", self.settings.client_id, self.health.port)
         try:

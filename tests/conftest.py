@@ -1,5 +1,6 @@
 """Session fixtures: one private PostgreSQL, one private Mosquitto and one private SeaweedFS for the whole run."""
 
+import gc
 import shutil
 import tempfile
 import uuid
@@ -17,6 +18,16 @@ from fleet.tenancy.service import create_tenant
 from tests.fixtures.mosquitto import MosquittoServer
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.s3 import SeaweedServer
+
+
+@pytest.fixture
+def thawed_collector() -> Iterator[None]:
+    """The garbage collector with nothing frozen; after the test unfrozen again, its thresholds restored."""
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from functools import partial
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleet.contract.topics import Stream, uplink_topic
+from fleet.heap import freeze_long_lived
 from fleet.mqtt.credentials_file import read_credentials
 from fleet.mqtt.url import MqttEndpoint
 from fleet.settings import SimSettings
@@ -314,6 +315,8 @@ def run_simulation(
                 endpoint.host,
                 endpoint.port,
             )
+        # The buses and their connections (some 50 KiB a bus) live as long as the run.
+        freeze_long_lived()
         fleet.run(stop)
     finally:
         fleet.close()

@@ -1,5 +1,6 @@
 """A short run of the simulated fleet against a real Mosquitto."""
 
+import gc
 import json
 import threading
 import time
@@ -193,3 +194,14 @@ def test_a_broker_restart_is_survived_without_losing_records(tmp_path: Path) -> 
     # Each connection announces online (seq n) with offline (n + 1) as its will; a stopping broker sends the
     # wills of the clients it drops, and the clean stop at the end publishes the last offline itself.
     assert [(s.state, s.seq) for s in statuses] == [("online", 0), ("offline", 1), ("online", 2), ("offline", 3)]
+
+
+@pytest.mark.usefixtures("thawed_collector")
+def test_a_run_keeps_its_buses_out_of_the_collectors_full_passes(mosquitto: MosquittoServer) -> None:
+    settings = SimSettings(vehicles=20, prefix=f"g{uuid.uuid4().hex[:6]}-", seed=3)
+    stop = threading.Event()
+    stop.set()
+
+    run_simulation(parse_mqtt_url(mosquitto.url), settings, stop)
+
+    assert gc.get_freeze_count() > 0, "the buses built for the run stay in the generations a full pass rescans"
