@@ -87,9 +87,11 @@ class MqttConsumer:
 
     def ack(self, messages: Iterable[InboundMessage]) -> None:
         """Acknowledge messages received on the current connection; older ones will be redelivered."""
-        for message in messages:
-            if message.qos > 0 and message.connection == self._connection and self.connected:
-                self._client.ack(message.mid, message.qos)
+        if not self.connected:
+            return
+        # QoS 0 has nothing to acknowledge, and the subscription's QoS 1 caps what the broker sends.
+        current = self._connection
+        self._client.ack_many([m.mid for m in messages if m.qos == 1 and m.connection == current])
 
     def stop(self) -> None:
         """Disconnect cleanly (the broker keeps the session) and stop the network thread."""
