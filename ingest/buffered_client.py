@@ -31,7 +31,7 @@ NO_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
 
 
 class BufferedClient(mqtt.Client):
-    """paho Client with a read buffer between the socket and the packet parser."""
+    """paho Client for a draining consumer: buffered reads, a lean PUBLISH without properties, batched PUBACKs."""
 
     _read_buffer = b""
     # Where the unread part of _read_buffer starts.
@@ -52,6 +52,7 @@ class BufferedClient(mqtt.Client):
         super()._sock_close()
 
     def _handle_publish(self) -> MQTTErrorCode:
+        """paho's, without building a `Properties` for a QoS 1 PUBLISH that has none."""
         header, packet = self._in_packet["command"], self._in_packet["packet"]
         qos = (header & 0x06) >> 1
         topic_end = 2 + int.from_bytes(packet[:2], "big")
