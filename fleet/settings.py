@@ -178,9 +178,11 @@ class ApiSettings(BaseSettings):
     # in flight only queue for the CPU and make every answer slower. At most anyio's 40 threads, which run endpoints.
     max_concurrent_requests: int = Field(default=8, ge=1, le=40)
     # The connection pool of each process: kept open, opened on demand beyond them, and how long a request waits for
-    # one before it gets 503. 5 + 5 covers the admitted requests plus the probes, scrapes and stream readers.
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    # one before it gets 503. 10 covers the admitted requests plus the probes, scrapes and stream readers, all kept
+    # open: a connection beyond the pool is closed when it is given back, so a steady load above the pool opened
+    # one (a new PostgreSQL backend, its caches cold) every few requests.
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_max_overflow: int = Field(default=0, ge=0, le=100)
     db_pool_timeout_seconds: float = Field(default=1.0, ge=0.05, le=30.0, allow_inf_nan=False)
     # PostgreSQL cancels an API statement running (or waiting for a lock) longer than this, and the request gets 503.
     # A page of any list or time series takes milliseconds on its index; 5 s is a query gone wrong holding a

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
-from api.app import create_app
+from api.app import api_engine, create_app
 from api.overload import BUSY, DATABASE_DOWN, NO_CONNECTION, TOO_SLOW
 from fleet.db.engine import make_engine, make_session_factory
 from fleet.db.migrate import upgrade
@@ -179,3 +179,21 @@ def test_a_stopped_database_is_a_503_and_the_api_recovers_when_it_is_back(own_po
     assert elapsed < 10, elapsed
     assert back.status_code == 200
     assert shed_total("database") == shed_before + len(down)
+
+
+def test_the_default_pool_keeps_a_connection_for_every_admitted_request_and_two_more(pg_url: str) -> None:
+    settings = ApiSettings()
+    engine = api_engine(SharedSettings(database_url=pg_url), settings)
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda connection, _record: opened.append(connection))
+    busiest = settings.max_concurrent_requests + 2
+    try:
+        for _ in range(2):
+            held = [engine.connect() for _ in range(busiest)]
+            for connection in held:
+                connection.close()
+    finally:
+        engine.dispose()
+
+    # A connection beyond the pool is closed when given back: the second round would open those again.
+    assert len(opened) == busiest

@@ -933,7 +933,7 @@ def test_api_runs_its_workers_with_a_core_each_and_bounded_waits(
         monkeypatch.setenv(name, value)
     settings = ApiSettings()
     assert (settings.workers, settings.max_concurrent_requests) == (2, 8)
-    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (5, 5, 1.0)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (10, 0, 1.0)
     assert settings.statement_timeout_seconds == 5.0
     # One process uses at most a core: the limit gives each worker one.
     assert float(container["resources"]["limits"]["cpu"]) >= settings.workers
