@@ -38,7 +38,7 @@ from api.vehicles.endpoints import router as vehicles_router
 from api.webhooks.endpoints import router as webhooks_router
 from fleet.blobs.factory import make_blob_store
 from fleet.blobs.store import BlobStore
-from fleet.db.engine import make_engine, make_session_factory
+from fleet.db.engine import make_engine, make_read_session_factory, make_session_factory
 from fleet.mqtt.dynsec import DynsecControl
 from fleet.settings import ApiSettings, BlobSettings, BrokerSettings, FilesSettings, LiveSettings, SharedSettings
 
@@ -112,6 +112,7 @@ def create_app(
     )
     app.state.engine = db
     app.state.session_factory = make_session_factory(db)
+    app.state.read_session_factory = make_read_session_factory(db)
     # One LISTEN connection per process on PostgreSQL; SQLite has no NOTIFY and the readers poll.
     listen_url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
     streams = StreamHub(

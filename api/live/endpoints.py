@@ -1,9 +1,10 @@
 """HTTP routes of the live module."""
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LiveCacheDep, SessionDep, ViewerDep
+from api.deps import LiveCacheDep, ReadSessionsDep, ViewerDep
 from api.errors import UNAUTHORIZED_RESPONSE
 from api.live import service
 from api.live.schemas import LiveList
@@ -20,11 +21,16 @@ router = APIRouter(prefix="/v1/live", tags=["live"], responses={**UNAUTHORIZED_R
     "that second; `/v1/stream` pushes each change.",
     response_model=LiveList,
 )
-async def live(session: SessionDep, cache: LiveCacheDep, principal: ViewerDep) -> Response:
+async def live(reads: ReadSessionsDep, cache: LiveCacheDep, principal: ViewerDep) -> Response:
     """Latest position, CAN values and connection state of each of your vehicles that has reported anything."""
     tenant_id = principal.tenant_id
     # A kept answer is sent from the event loop; only making one (a query) needs a worker thread.
     body = cache.fresh(tenant_id)
     if body is None:
-        body = await run_in_threadpool(cache.answer, tenant_id, lambda: dumps(service.live(session, tenant_id)))
+        body = await run_in_threadpool(cache.answer, tenant_id, lambda: _answer(reads, tenant_id))
     return Response(body, media_type=JSON_MEDIA_TYPE)
+
+
+def _answer(reads: sessionmaker[Session], tenant_id: int) -> bytes:
+    with reads() as session:
+        return dumps(service.live(session, tenant_id))

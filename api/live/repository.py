@@ -28,9 +28,6 @@ STATE_COLUMNS = (
     VehicleState.door_count,
 )
 # Built once, with bound parameters: a request neither builds the statement nor derives its cache key.
-STATE_OF = select(*STATE_COLUMNS, utc(VehicleState.updated_at)).where(
-    VehicleState.vehicle_id == bindparam("vehicle_id")
-)
 TENANT_STATES = (
     select(Vehicle.device_id, Vehicle.label, *STATE_COLUMNS)
     .join(VehicleState, VehicleState.vehicle_id == Vehicle.id)
@@ -42,11 +39,6 @@ StateRow = Row[*tuple[Any, ...]]
 
 
 # On the session's connection, past the ORM's execute (`api.vehicles.repository` says why).
-def state_of(session: Session, vehicle_id: int) -> StateRow | None:
-    """The state row of a vehicle: STATE_COLUMNS, then updated_at."""
-    return session.connection().execute(STATE_OF, {"vehicle_id": vehicle_id}, execution_options=BINARY_ROWS).first()
-
-
 def tenant_states(session: Session, tenant_id: int) -> Sequence[StateRow]:
     """(device id, label, STATE_COLUMNS...) of the tenant's vehicles that have a state, ordered by device id."""
     return session.connection().execute(TENANT_STATES, {"tenant_id": tenant_id}, execution_options=BINARY_ROWS).all()

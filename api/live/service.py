@@ -9,21 +9,22 @@ from api.live.repository import StateRow
 from fleet.doors import unpack_doors
 
 Item = dict[str, Any]
-# Where the parts of `repository.STATE_COLUMNS` start in a row of `state_of` (0) and of `tenant_states` (2).
+# Where the parts of `repository.STATE_COLUMNS` start within them; `tenant_states` has two columns before them.
 ONLINE, STATUS_TS, POSITION, CAN = 0, 1, 2, 8
+UPDATED_AT = len(repository.STATE_COLUMNS)
 
 
-def state_of(session: Session, vehicle_id: int) -> Item | None:
-    """Latest state of a vehicle the caller already owns as a `StateOut`'s JSON, or None before it has reported."""
-    row = repository.state_of(session, vehicle_id)
-    if row is None:
+def state_at(row: StateRow, at: int) -> Item | None:
+    """A `StateOut`'s JSON of a row's `repository.STATE_COLUMNS` and updated_at, starting at `at`; None when they
+    are null, an outer join's row of a vehicle that has not reported."""
+    if row[at + UPDATED_AT] is None:
         return None
     return {
-        "online": row[ONLINE],
-        "status_ts": row[STATUS_TS],
-        "position": _position(row, POSITION),
-        "can": _can(row, CAN),
-        "updated_at": row[-1],
+        "online": row[at + ONLINE],
+        "status_ts": row[at + STATUS_TS],
+        "position": _position(row, at + POSITION),
+        "can": _can(row, at + CAN),
+        "updated_at": row[at + UPDATED_AT],
     }
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BlobStoreDep, ExportSlotsDep, SessionDep, SessionFactoryDep, ViewerDep, WindowDep
+from api.deps import BlobStoreDep, ExportSlotsDep, ReadSessionsDep, SessionFactoryDep, ViewerDep, WindowDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE, ErrorOut
 from api.positions import service
 from api.positions.schemas import PositionOut, PositionPage
@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1/vehicles", tags=["telemetry"], responses={**UNAUT
 )
 def positions(
     request: Request,
-    session: SessionDep,
+    reads: ReadSessionsDep,
     sessions: SessionFactoryDep,
     store: BlobStoreDep,
     exports: ExportSlotsDep,
@@ -55,15 +55,16 @@ def positions(
     """Positions of a vehicle in a time window, paginated, or all of them exported; past retention, read from the
     archive."""
     kind = negotiate(output, request.headers.get("accept"))
-    if kind is ExportFormat.JSON:
-        return Response(
-            service.positions(session, store, principal.tenant_id, device_id, window), media_type=JSON_MEDIA_TYPE
+    with reads() as session:
+        if kind is ExportFormat.JSON:
+            return Response(
+                service.positions(session, store, principal.tenant_id, device_id, window), media_type=JSON_MEDIA_TYPE
+            )
+        refuse_paging(request.query_params)
+        return export_response(
+            exports,
+            kind,
+            COLUMNS,
+            f"{device_id}-positions",
+            lambda: service.export(session, sessions, store, principal.tenant_id, device_id, window),
         )
-    refuse_paging(request.query_params)
-    return export_response(
-        exports,
-        kind,
-        COLUMNS,
-        f"{device_id}-positions",
-        lambda: service.export(session, sessions, store, principal.tenant_id, device_id, window),
-    )

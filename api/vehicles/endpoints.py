@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import SessionDep, ViewerDep
+from api.deps import ReadSessionsDep, ViewerDep
 from api.errors import NOT_FOUND_RESPONSE, UNAUTHORIZED_RESPONSE
 from api.render import json_response
 from api.vehicles import service
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses={**UNAUTH
 
 @router.get("", summary="List vehicles", response_model=VehicleList)
 def list_vehicles(
-    session: SessionDep,
+    reads: ReadSessionsDep,
     principal: ViewerDep,
     group: Annotated[
         str | None,
@@ -28,10 +28,12 @@ def list_vehicles(
     ] = None,
 ) -> Response:
     """Your vehicles, ordered by device id: all of them, or those in one group."""
-    return json_response(service.list_vehicles(session, principal.tenant_id, group))
+    with reads() as session:
+        return json_response(service.list_vehicles(session, principal.tenant_id, group))
 
 
 @router.get("/{device_id}", summary="Get a vehicle", response_model=VehicleDetail, responses={**NOT_FOUND_RESPONSE})
-def get_vehicle(session: SessionDep, principal: ViewerDep, device_id: str) -> Response:
+def get_vehicle(reads: ReadSessionsDep, principal: ViewerDep, device_id: str) -> Response:
     """One of your vehicles with its latest known state."""
-    return json_response(service.get_vehicle(session, principal.tenant_id, device_id))
+    with reads() as session:
+        return json_response(service.get_vehicle(session, principal.tenant_id, device_id))

@@ -6,8 +6,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
+from api.live.repository import STATE_COLUMNS
 from api.render import utc
-from fleet.db.models import Vehicle
+from fleet.db.models import Vehicle, VehicleState
 from fleet.registry.repository import in_group
 
 # A `VehicleOut`'s columns in its field order, created_at as naive UTC (`api.render.utc`).
@@ -25,9 +26,12 @@ VEHICLE_COLUMNS = (
 TENANT_VEHICLES = (
     select(*VEHICLE_COLUMNS).where(Vehicle.tenant_id == bindparam("tenant_id")).order_by(Vehicle.device_id)
 )
-# One of them by device id, its id first.
-TENANT_VEHICLE = select(Vehicle.id, *VEHICLE_COLUMNS).where(
-    Vehicle.tenant_id == bindparam("tenant_id"), Vehicle.device_id == bindparam("device_id")
+# One of them by device id with its latest state (`api.live.repository.STATE_COLUMNS`, then updated_at), null
+# before it has reported: one statement, not one for each.
+TENANT_VEHICLE = (
+    select(*VEHICLE_COLUMNS, *STATE_COLUMNS, utc(VehicleState.updated_at))
+    .outerjoin(VehicleState, VehicleState.vehicle_id == Vehicle.id)
+    .where(Vehicle.tenant_id == bindparam("tenant_id"), Vehicle.device_id == bindparam("device_id"))
 )
 
 
@@ -38,5 +42,5 @@ def list_vehicles(session: Session, tenant_id: int, group: str | None = None) ->
 
 
 def vehicle_of_tenant(session: Session, tenant_id: int, device_id: str) -> Row[*tuple[Any, ...]] | None:
-    """The id and VEHICLE_COLUMNS of the tenant's vehicle `device_id`."""
+    """VEHICLE_COLUMNS and the state columns of the tenant's vehicle `device_id` (TENANT_VEHICLE)."""
     return session.connection().execute(TENANT_VEHICLE, {"tenant_id": tenant_id, "device_id": device_id}).first()

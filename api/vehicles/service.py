@@ -26,7 +26,6 @@ def get_vehicle(session: Session, tenant_id: int, device_id: str) -> dict[str, A
     row = repository.vehicle_of_tenant(session, tenant_id, device_id) if is_device_id(device_id) else None
     if row is None:
         raise unknown_vehicle(device_id)
-    vehicle_id, *columns = row
-    detail = dict(zip(FIELDS, columns, strict=True))
-    detail["state"] = live.state_of(session, vehicle_id)
+    detail = dict(zip(FIELDS, row[: len(FIELDS)], strict=True))
+    detail["state"] = live.state_at(row, len(FIELDS))
     return detail

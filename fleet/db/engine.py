@@ -44,3 +44,9 @@ def make_engine(url: str, statement_timeout_seconds: float | None = None, **kwar
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Session factory; callers commit at their boundary."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that only reads: autocommit, so no BEGIN or COMMIT travels to the database and ending one
+    does no I/O. Under READ COMMITTED, the default, each statement reads a snapshot of its own either way."""
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
