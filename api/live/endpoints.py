@@ -32,5 +32,6 @@ async def live(reads: ReadSessionsDep, cache: LiveCacheDep, principal: ViewerDep
 
 
 def _answer(reads: sessionmaker[Session], tenant_id: int) -> bytes:
+    """The tenant's answer as JSON, read in a session of its own."""
     with reads() as session:
         return dumps(service.live(session, tenant_id))
